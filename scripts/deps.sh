@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what shoal needs to build, test and run on Debian (bookworm). Run as root.
+# Idempotent: packages already present are left alone, so repeated runs are fast.
+set -euo pipefail
+
+BUILD="build-essential autoconf automake libtool pkg-config clang-format
+  libuv1-dev libraft-dev libsodium-dev libmsgpack-dev libjansson-dev
+  libhttp-parser-dev libcurl4-openssl-dev"
+TEST="libcmocka-dev clang libclang-rt-14-dev iproute2 procps python3"
+RUN="runc busybox-static nftables"
+
+want="$BUILD"
+case "${1:-build}" in
+build) ;;
+test) want="$BUILD $TEST $RUN" ;;
+run) want="$BUILD $RUN" ;;
+*) echo "usage: $0 [build|test|run]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps: missing packages:$missing (run as root, or install them)" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
