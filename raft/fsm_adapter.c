@@ -10,12 +10,53 @@
 
 #include "lib/err.h"
 
+size_t fsm_frame_size(size_t len)
+{
+	return 8 + (len + 7) / 8 * 8;
+}
+
+void fsm_frame_write(void *out, const void *data, size_t len)
+{
+	unsigned char *p = out;
+	uint64_t n = len;
+
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(n >> (8 * i));
+	if (len > 0)
+		memcpy(p + 8, data, len);
+	memset(p + 8 + len, 0, fsm_frame_size(len) - 8 - len);
+}
+
+int fsm_frame_read(const void *buf, size_t size, const void **data, size_t *len)
+{
+	const unsigned char *p = buf;
+	uint64_t n = 0;
+
+	if (size < 8 || size % 8 != 0)
+		return -1;
+	for (int i = 0; i < 8; i++)
+		n |= (uint64_t)p[i] << (8 * i);
+	if (n > size - 8 || fsm_frame_size((size_t)n) != size)
+		return -1;
+	*data = p + 8;
+	*len = (size_t)n;
+	return 0;
+}
+
 static int adapter_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
 	struct fsm_adapter *a = fsm->data;
 	uint64_t index = raft_last_applied(a->raft) + 1;
+	const void *data;
+	size_t len;
 
-	return a->ops.apply(a->ops.arg, index, buf->base, buf->len, result);
+	/* A malformed frame reaches the FSM as an empty command, which it
+	 * rejects without stopping raft. */
+	if (fsm_frame_read(buf->base, buf->len, &data, &len) != 0) {
+		data = buf->base;
+		len = 0;
+	}
+	return a->ops.apply(a->ops.arg, index, data, len, result);
 }
 
 static int adapter_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)

@@ -1,0 +1,669 @@
+/* The Docker Engine API v1.41 (swarm subset) on top of the HTTP core.
+ *
+ * A request: strip and check the "/vX.Y" prefix -> find the route (405 if the
+ * path exists for another method, 404 if not at all) -> parse the JSON body if
+ * the route takes one -> handler. Handlers answer at once (reads) or after the
+ * swarm finishes (init, leave, Raft proposals); either way through
+ * call_reply_*(), which finishes the HTTP response and frees the call. */
+#include "node/api.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "node/api_json.h"
+#include "node/command.h"
+#include "node/records.h"
+#include "node/schema.h"
+#include "node/store.h"
+#include "node/swarm.h"
+
+#define MSG_NOT_MANAGER                                                                            \
+	"This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to " \
+	"connect this node to swarm and try again."
+#define MSG_NO_LEADER                                                                        \
+	"The swarm does not have a leader. It's possible that too few managers are online. " \
+	"Make sure more than half of the managers are online."
+
+struct api {
+	struct api_context ctx;
+};
+
+/* One request in flight. */
+struct call {
+	struct api *api;
+	struct http_request *req;
+	struct http_response *res;
+	char *param; /* the "*" segment of the route, if any */
+	json_t *body;
+};
+
+typedef void (*handler_fn)(struct call *c);
+
+struct route {
+	const char *method;
+	const char *pattern; /* "*" matches one path segment */
+	handler_fn fn;
+	bool json_body; /* parse the body as JSON (an empty body reads as {}) */
+};
+
+int api_status_for(int code)
+{
+	switch (code) {
+	case SHOAL_EINVAL:
+	case SHOAL_EPROTO:
+		return 400;
+	case SHOAL_ENOTFOUND:
+		return 404;
+	case SHOAL_ECONFLICT:
+	case SHOAL_EBUSY:
+		return 409;
+	case SHOAL_ETOOBIG:
+		return 413;
+	case SHOAL_ESTATE:
+	case SHOAL_ENOTLEADER:
+	case SHOAL_EUNAVAIL:
+	case SHOAL_ESHUTDOWN:
+	case SHOAL_ETIMEDOUT:
+		return 503;
+	default:
+		return 500;
+	}
+}
+
+/* --- replies ---------------------------------------------------------------- */
+
+static void call_free(struct call *c)
+{
+	json_decref(c->body);
+	free(c->param);
+	free(c);
+}
+
+/* Reply with @json (a reference is stolen; NULL means out of memory). */
+static void call_reply_json(struct call *c, int status, json_t *json)
+{
+	char *text = json != NULL ? json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	size_t len;
+
+	json_decref(json);
+	if (text == NULL) {
+		static const char oom[] = "{\"message\":\"out of memory\"}\n";
+		http_respond(c->res, 500, "application/json", oom, sizeof(oom) - 1);
+		call_free(c);
+		return;
+	}
+	/* Go's encoder ends every document with a newline; docker's tools expect it. */
+	len = strlen(text);
+	char *body = realloc(text, len + 2);
+	if (body != NULL) {
+		body[len++] = '\n';
+		body[len] = '\0';
+		text = body;
+	}
+	http_respond(c->res, status, "application/json", text, len);
+	free(text);
+	call_free(c);
+}
+
+static void call_reply_status(struct call *c, int status, const char *message)
+{
+	call_reply_json(c, status, json_pack("{s:s}", "message", message));
+}
+
+static void call_reply_error(struct call *c, int code, const char *message)
+{
+	int status = api_status_for(code);
+
+	if (status >= 500)
+		log_warn("api", "%s %s: %d %s", c->req->method, c->req->path, status, message);
+	else
+		log_debug("api", "%s %s: %d %s", c->req->method, c->req->path, status, message);
+	call_reply_status(c, status, message);
+}
+
+static void call_reply_errorf(struct call *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void call_reply_errorf(struct call *c, int code, const char *fmt, ...)
+{
+	char msg[SHOAL_ERR_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	call_reply_error(c, code, msg);
+}
+
+static void call_reply_empty(struct call *c, int status)
+{
+	http_respond(c->res, status, NULL, NULL, 0);
+	call_free(c);
+}
+
+/* The swarm's store if this node is a manager able to answer reads; else
+ * replies with Docker's error and returns NULL. */
+static const struct store *manager_store(struct call *c)
+{
+	const struct store *st = swarm_store(c->api->ctx.swarm);
+
+	if (st == NULL || store_cluster(st) == NULL) {
+		if (swarm_state(c->api->ctx.swarm) == SWARM_PENDING)
+			call_reply_error(c, SHOAL_EUNAVAIL, MSG_NO_LEADER);
+		else
+			call_reply_error(c, SHOAL_ESTATE, MSG_NOT_MANAGER);
+		return NULL;
+	}
+	return st;
+}
+
+/* Parse a boolean query parameter the way Docker does ("1", "true"). */
+static bool query_bool(struct http_request *req, const char *key)
+{
+	char v[16];
+
+	if (!http_query_get(req, key, v, sizeof(v)))
+		return false;
+	return strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "True") == 0;
+}
+
+/* --- system ----------------------------------------------------------------- */
+
+static void h_ping(struct call *c)
+{
+	struct swarm *s = c->api->ctx.swarm;
+	const char *swarm_hdr = "inactive";
+
+	switch (swarm_state(s)) {
+	case SWARM_ACTIVE:
+		swarm_hdr = "active/manager";
+		break;
+	case SWARM_PENDING:
+		swarm_hdr = "pending";
+		break;
+	default:
+		break;
+	}
+	http_response_header(c->res, "Swarm", swarm_hdr);
+	http_response_header(c->res, "Cache-Control", "no-cache, no-store, must-revalidate");
+	http_response_header(c->res, "Pragma", "no-cache");
+	http_respond(c->res, 200, "text/plain; charset=utf-8", "OK", 2);
+	call_free(c);
+}
+
+static void h_version(struct call *c)
+{
+	call_reply_json(c, 200, api_json_version(&c->api->ctx));
+}
+
+static void h_info(struct call *c)
+{
+	call_reply_json(c, 200, api_json_info(&c->api->ctx));
+}
+
+/* --- swarm ------------------------------------------------------------------ */
+
+static void h_swarm_inspect(struct call *c)
+{
+	const struct store *st = manager_store(c);
+
+	if (st == NULL)
+		return;
+	call_reply_json(c, 200, api_json_swarm(store_cluster(st), true));
+}
+
+/* Read an optional string member of the body, with Go's type error. */
+static int body_string(struct call *c, const char *type, const char *key, const char **out)
+{
+	json_t *v = json_object_get(c->body, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		call_reply_errorf(
+		    c, SHOAL_EINVAL,
+		    "json: cannot unmarshal %s into Go struct field %s.%s of type string",
+		    api_json_type_name(v), type, key);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int body_bool(struct call *c, const char *type, const char *key, bool *out)
+{
+	json_t *v = json_object_get(c->body, key);
+
+	*out = false;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v)) {
+		call_reply_errorf(
+		    c, SHOAL_EINVAL,
+		    "json: cannot unmarshal %s into Go struct field %s.%s of type bool",
+		    api_json_type_name(v), type, key);
+		return -1;
+	}
+	*out = json_is_true(v);
+	return 0;
+}
+
+static void swarm_init_done(void *arg, int status, const struct shoal_err *err)
+{
+	struct call *c = arg;
+
+	if (status != 0) {
+		call_reply_error(c, status, err->msg);
+		return;
+	}
+	call_reply_json(c, 200, json_string(swarm_node_id(c->api->ctx.swarm)));
+}
+
+static void h_swarm_init(struct call *c)
+{
+	struct swarm_init_req req;
+	struct shoal_err err;
+	int rv;
+
+	memset(&req, 0, sizeof req);
+	if (body_string(c, "InitRequest", "ListenAddr", &req.listen_addr) != 0 ||
+	    body_string(c, "InitRequest", "AdvertiseAddr", &req.advertise_addr) != 0 ||
+	    body_bool(c, "InitRequest", "ForceNewCluster", &req.force_new_cluster) != 0)
+		return;
+	rv = swarm_init(c->api->ctx.swarm, &req, swarm_init_done, c, &err);
+	if (rv != 0)
+		call_reply_error(c, rv, err.msg);
+}
+
+static void swarm_leave_done(void *arg, int status, const struct shoal_err *err)
+{
+	struct call *c = arg;
+
+	if (status != 0) {
+		call_reply_error(c, status, err->msg);
+		return;
+	}
+	call_reply_empty(c, 200);
+}
+
+static void h_swarm_leave(struct call *c)
+{
+	struct shoal_err err;
+	int rv;
+
+	rv = swarm_leave(c->api->ctx.swarm, query_bool(c->req, "force"), swarm_leave_done, c, &err);
+	if (rv != 0)
+		call_reply_error(c, rv, err.msg);
+}
+
+/* --- nodes ------------------------------------------------------------------ */
+
+/* Resolve @ref ("self", an id, a unique id prefix or a hostname). Replies and
+ * returns NULL if there is no such node. */
+static const struct node_rec *find_node(struct call *c, const struct store *st, const char *ref)
+{
+	const struct node_rec *n = NULL;
+	struct shoal_err err;
+	int rv;
+
+	if (strcmp(ref, "self") == 0)
+		ref = swarm_node_id(c->api->ctx.swarm);
+	rv = store_node_find(st, ref, &n, &err);
+	if (rv != 0) {
+		call_reply_error(c, rv, err.msg);
+		return NULL;
+	}
+	return n;
+}
+
+static void h_node_inspect(struct call *c)
+{
+	const struct store *st = manager_store(c);
+	const struct node_rec *n;
+
+	if (st == NULL)
+		return;
+	n = find_node(c, st, c->param);
+	if (n != NULL)
+		call_reply_json(c, 200, api_json_node(&c->api->ctx, n));
+}
+
+static void h_nodes_list(struct call *c)
+{
+	const struct store *st = manager_store(c);
+	struct api_node_filter filter;
+	struct shoal_err err;
+	char text[4096];
+	json_t *list;
+
+	if (st == NULL)
+		return;
+	if (!http_query_get(c->req, "filters", text, sizeof(text)))
+		text[0] = '\0';
+	if (api_node_filter_parse(&filter, text, &err) != 0) {
+		call_reply_error(c, SHOAL_EINVAL, err.msg);
+		return;
+	}
+	list = json_array();
+	for (size_t i = 0; list != NULL && i < store_node_count(st); i++) {
+		const struct node_rec *n = store_node_at(st, i);
+		if (api_node_filter_match(&filter, &c->api->ctx, n))
+			json_array_append_new(list, api_json_node(&c->api->ctx, n));
+	}
+	api_node_filter_free(&filter);
+	call_reply_json(c, 200, list);
+}
+
+static void node_update_done(void *arg, int status, const struct shoal_err *err)
+{
+	struct call *c = arg;
+
+	if (status != 0) {
+		call_reply_error(c, status, err->msg);
+		return;
+	}
+	call_reply_empty(c, 200);
+}
+
+static unsigned count_managers(const struct store *st)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < store_node_count(st); i++)
+		if (store_node_at(st, i)->spec.role == NODE_ROLE_MANAGER)
+			n++;
+	return n;
+}
+
+/* Empty the parts of a NodeSpec a client may leave out (name, labels). */
+static void clear_node_spec(struct node_rec *n)
+{
+	free(n->spec.name);
+	n->spec.name = NULL;
+	for (size_t i = 0; i < n->spec.labels.n; i++) {
+		free(n->spec.labels.items[i].key);
+		free(n->spec.labels.items[i].value);
+	}
+	free(n->spec.labels.items);
+	n->spec.labels.items = NULL;
+	n->spec.labels.n = 0;
+}
+
+static void h_node_update(struct call *c)
+{
+	const struct store *st = manager_store(c);
+	const struct node_rec *cur;
+	struct node_rec next;
+	struct command cmd;
+	struct shoal_err err;
+	char vtext[32];
+	char *end;
+	unsigned long long version;
+	int rv;
+
+	if (st == NULL)
+		return;
+	if (!http_query_get(c->req, "version", vtext, sizeof(vtext))) {
+		call_reply_error(c, SHOAL_EINVAL,
+				 "invalid node version '': the version parameter "
+				 "is required");
+		return;
+	}
+	errno = 0;
+	version = strtoull(vtext, &end, 10);
+	if (vtext[0] == '\0' || *end != '\0' || errno != 0 || vtext[0] == '-') {
+		call_reply_errorf(c, SHOAL_EINVAL, "invalid node version '%s': not a number",
+				  vtext);
+		return;
+	}
+	cur = find_node(c, st, c->param);
+	if (cur == NULL)
+		return;
+	/* Docker's NodeSpec must name a valid role and availability. */
+	for (const char *const *k = (const char *const[]){"Role", "Availability", NULL}; *k; k++) {
+		json_t *v = json_object_get(c->body, *k);
+		if (v == NULL || (json_is_string(v) && json_string_length(v) == 0)) {
+			call_reply_errorf(c, SHOAL_EINVAL, "invalid %s: \"\"", *k);
+			return;
+		}
+	}
+	rv = schema_copy(&node_schema, &next, cur, &err);
+	if (rv != 0) {
+		call_reply_error(c, rv, err.msg);
+		return;
+	}
+	/* The body replaces the whole spec, as in Docker. */
+	clear_node_spec(&next);
+	rv = schema_from_json(&node_schema, &next, c->body, "Spec", "NodeSpec", &err);
+	if (rv != 0) {
+		schema_free(&node_schema, &next);
+		call_reply_error(c, rv, err.msg);
+		return;
+	}
+	if (cur->spec.role == NODE_ROLE_MANAGER && next.spec.role != NODE_ROLE_MANAGER &&
+	    count_managers(st) <= 1) {
+		schema_free(&node_schema, &next);
+		call_reply_error(c, SHOAL_EINVAL,
+				 "attempting to demote the last manager of the swarm");
+		return;
+	}
+	if (next.spec.role != cur->spec.role) {
+		/* Workers arrive with cluster membership; until then every node is
+		 * the one manager, and demoting it is refused above. */
+		schema_free(&node_schema, &next);
+		call_reply_errorf(c, SHOAL_EINVAL,
+				  "node %s cannot change role: promotion needs cluster membership "
+				  "changes, which this version does not support yet",
+				  cur->meta.id);
+		return;
+	}
+	next.meta.updated_at = clock_now_ns();
+	command_init(&cmd);
+	rv = command_put(&cmd, RECORD_NODES, (uint64_t)version, &next, &err);
+	schema_free(&node_schema, &next);
+	if (rv == 0)
+		rv = swarm_propose(c->api->ctx.swarm, &cmd, node_update_done, c, &err);
+	command_free(&cmd);
+	if (rv != 0)
+		call_reply_error(c, rv == SHOAL_ENOTLEADER ? SHOAL_EUNAVAIL : rv,
+				 rv == SHOAL_ENOTLEADER ? MSG_NO_LEADER : err.msg);
+}
+
+/* --- routing ---------------------------------------------------------------- */
+
+static const struct route routes[] = {
+    {"GET", "/_ping", h_ping, false},
+    {"GET", "/version", h_version, false},
+    {"GET", "/info", h_info, false},
+    {"GET", "/swarm", h_swarm_inspect, false},
+    {"POST", "/swarm/init", h_swarm_init, true},
+    {"POST", "/swarm/leave", h_swarm_leave, false},
+    {"GET", "/nodes", h_nodes_list, false},
+    {"GET", "/nodes/*", h_node_inspect, false},
+    {"POST", "/nodes/*/update", h_node_update, true},
+};
+
+/* Match @path against @pattern; on a match with a "*", *@param gets a copy. */
+static bool route_match(const char *pattern, const char *path, char **param)
+{
+	const char *p = pattern, *q = path;
+
+	*param = NULL;
+	while (*p != '\0') {
+		if (*p == '*') {
+			const char *seg_end = strchr(q, '/');
+			size_t n = seg_end != NULL ? (size_t)(seg_end - q) : strlen(q);
+			if (n == 0)
+				goto no;
+			free(*param);
+			*param = strndup(q, n);
+			p++;
+			q += n;
+			continue;
+		}
+		if (*p != *q)
+			goto no;
+		p++;
+		q++;
+	}
+	if (*q == '\0')
+		return true;
+no:
+	free(*param);
+	*param = NULL;
+	return false;
+}
+
+/* Parse "1.41" into 141-style comparable numbers. Returns -1 if malformed. */
+static long version_number(const char *s, size_t n)
+{
+	long major = 0, minor = 0;
+	size_t i = 0;
+
+	if (n == 0 || s[0] < '0' || s[0] > '9')
+		return -1;
+	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+		major = major * 10 + (s[i] - '0');
+	if (i < n && s[i] == '.') {
+		i++;
+		if (i == n)
+			return -1;
+		for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+			minor = minor * 10 + (s[i] - '0');
+	}
+	if (i != n || major > 1000 || minor > 1000)
+		return -1;
+	return major * 1000 + minor;
+}
+
+/* Strip a "/vX.Y" prefix. Returns the rest of the path, or NULL after replying. */
+static const char *strip_version(struct call *c, const char *path)
+{
+	const char *slash;
+	long v;
+
+	if (strncmp(path, "/v", 2) != 0 || path[2] < '0' || path[2] > '9')
+		return path;
+	slash = strchr(path + 1, '/');
+	if (slash == NULL)
+		return path;
+	v = version_number(path + 2, (size_t)(slash - (path + 2)));
+	if (v < 0)
+		return path; /* not a version: route it as it is (and 404) */
+	if (v > version_number(API_VERSION, strlen(API_VERSION))) {
+		call_reply_errorf(
+		    c, SHOAL_EINVAL,
+		    "client version %.*s is too new. Maximum supported API version is "
+		    "%s",
+		    (int)(slash - (path + 2)), path + 2, API_VERSION);
+		return NULL;
+	}
+	if (v < version_number(API_MIN_VERSION, strlen(API_MIN_VERSION))) {
+		call_reply_errorf(
+		    c, SHOAL_EINVAL,
+		    "client version %.*s is too old. Minimum supported API version is "
+		    "%s, please upgrade your client to a newer version",
+		    (int)(slash - (path + 2)), path + 2, API_MIN_VERSION);
+		return NULL;
+	}
+	return slash;
+}
+
+static int parse_body(struct call *c)
+{
+	const char *ctype = http_request_header(c->req, "Content-Type");
+	json_error_t jerr;
+
+	if (c->req->body_len == 0) {
+		c->body = json_object();
+		return c->body != NULL ? 0 : -1;
+	}
+	/* Docker: a body must be declared JSON. */
+	if (ctype == NULL || strncmp(ctype, "application/json", 16) != 0) {
+		call_reply_errorf(
+		    c, SHOAL_EINVAL,
+		    "unsupported Content-Type header (%s): must be 'application/json'",
+		    ctype != NULL ? ctype : "");
+		return -1;
+	}
+	c->body = json_loadb(c->req->body, c->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (c->body == NULL) {
+		call_reply_errorf(c, SHOAL_EINVAL, "invalid JSON at line %d, column %d: %s",
+				  jerr.line, jerr.column, jerr.text);
+		return -1;
+	}
+	if (!json_is_object(c->body)) {
+		call_reply_errorf(c, SHOAL_EINVAL,
+				  "json: cannot unmarshal %s into Go value of type object",
+				  api_json_type_name(c->body));
+		return -1;
+	}
+	return 0;
+}
+
+void api_handle(void *arg, struct http_request *req, struct http_response *res)
+{
+	struct api *api = arg;
+	struct call *c = calloc(1, sizeof *c);
+	const char *path, *method;
+	bool path_known = false;
+
+	if (c == NULL) {
+		static const char oom[] = "{\"message\":\"out of memory\"}\n";
+		http_respond(res, 500, "application/json", oom, sizeof(oom) - 1);
+		return;
+	}
+	c->api = api;
+	c->req = req;
+	c->res = res;
+	log_debug("api", "%s %s", req->method, req->path);
+	path = strip_version(c, req->path);
+	if (path == NULL)
+		return;
+	method = req->head ? "GET" : req->method;
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		char *param;
+		if (!route_match(routes[i].pattern, path, &param))
+			continue;
+		if (strcmp(routes[i].method, method) != 0) {
+			free(param);
+			path_known = true;
+			continue;
+		}
+		c->param = param;
+		if (routes[i].json_body && parse_body(c) != 0)
+			return;
+		routes[i].fn(c);
+		return;
+	}
+	if (path_known) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "method %s is not allowed on %s", req->method, path);
+		call_reply_status(c, 405, msg);
+		return;
+	} else
+		call_reply_status(c, 404, "page not found");
+}
+
+int api_new(struct api **out, const struct api_context *ctx, struct shoal_err *err)
+{
+	struct api *api = calloc(1, sizeof *api);
+
+	if (api == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	api->ctx = *ctx;
+	*out = api;
+	return 0;
+}
+
+void api_free(struct api *api)
+{
+	free(api);
+}

@@ -1,0 +1,39 @@
+/* The Docker Engine API v1.41 (swarm subset) on top of the HTTP core: routes,
+ * version prefixes, request parsing, status codes and Docker's error bodies. */
+#ifndef SHOAL_NODE_API_H
+#define SHOAL_NODE_API_H
+
+#include <stdint.h>
+
+#include "lib/err.h"
+#include "node/http.h"
+
+#define API_VERSION	"1.41"
+#define API_MIN_VERSION "1.24"
+
+struct swarm;
+
+/* What the API reads from the rest of the daemon. Pointers must outlive the api. */
+struct api_context {
+	struct swarm *swarm;
+	const char *hostname;
+	const char *state_dir;
+	const char *runtime;
+	int64_t started_ns;
+};
+
+struct api;
+
+int api_new(struct api **out, const struct api_context *ctx, struct shoal_err *err);
+
+/* Free the api; NULL is fine. Requests still waiting on the swarm must have
+ * finished (the daemon closes the swarm first, which fails them). */
+void api_free(struct api *api);
+
+/* The http_handler_fn serving every request; @arg is the struct api. */
+void api_handle(void *arg, struct http_request *req, struct http_response *res);
+
+/* The HTTP status for a shoal error code (400, 404, 409, 503, ...). */
+int api_status_for(int code);
+
+#endif

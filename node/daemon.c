@@ -1,0 +1,353 @@
+/* The daemon: parses its flags, locks the state directory, and wires one libuv
+ * loop with the API socket, the swarm (Raft and the store) and signals.
+ *
+ * Start: flags -> state dir (0700) -> lock -> swarm (resumes from disk) -> API
+ * socket (0660) -> run. SIGTERM/SIGINT: close the socket (removing it), close
+ * the swarm (Raft closed properly), let the loop drain, release the lock. */
+#include "node/daemon.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "node/api.h"
+#include "node/http_server.h"
+#include "node/swarm.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/shoal"
+#define DEFAULT_SOCKET	  "/run/shoal/shoal.sock"
+
+struct daemon_opts {
+	const char *state_dir;
+	const char *socket_path;
+	const char *listen_addr;
+	const char *advertise_addr;
+	const char *runtime;
+	const char *hostname;
+	enum log_level log_level;
+	enum log_format log_format;
+	unsigned election_ms;
+	unsigned heartbeat_ms;
+};
+
+struct daemon {
+	uv_loop_t loop;
+	uv_signal_t sigterm;
+	uv_signal_t sigint;
+	struct daemon_opts opts;
+	char hostname[256];
+	int lock_fd;
+	struct swarm *swarm;
+	struct http_server *http;
+	struct api *api;
+	bool stopping;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage:  shoal daemon [OPTIONS]\n"
+		"\n"
+		"Run a shoal node in the foreground.\n"
+		"\n"
+		"Options:\n"
+		"      --state-dir DIR         Directory for the node's state (default %s)\n"
+		"  -H, --host unix://PATH      API socket (default unix://%s)\n"
+		"      --listen-addr HOST:PORT Default cluster listen address (default "
+		"0.0.0.0:4377)\n"
+		"      --advertise-addr HOST[:PORT]\n"
+		"                              Default address advertised to other nodes\n"
+		"      --runtime runc|process  Container runtime (default runc)\n"
+		"      --hostname NAME         Hostname reported for this node (default: the "
+		"system's)\n"
+		"      --log-level LEVEL       debug, info, warn, error, fatal (default info)\n"
+		"      --log-format FORMAT     text or json (default text)\n"
+		"      --raft-election-timeout MS, --raft-heartbeat-timeout MS\n"
+		"                              Raft timers (default 1000 and 100)\n",
+		DEFAULT_STATE_DIR, DEFAULT_SOCKET);
+}
+
+static int parse_ms(const char *flag, const char *s, unsigned *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v == 0 || v > 600000) {
+		fprintf(stderr, "shoal daemon: invalid value \"%s\" for %s: want milliseconds\n", s,
+			flag);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Returns 0 to run, 1 for a usage error, 2 when --help was printed. */
+static int parse_flags(int argc, char **argv, struct daemon_opts *o)
+{
+	enum {
+		OPT_STATE = 256,
+		OPT_LISTEN,
+		OPT_ADVERTISE,
+		OPT_RUNTIME,
+		OPT_HOSTNAME,
+		OPT_LOG_LEVEL,
+		OPT_LOG_FORMAT,
+		OPT_ELECTION,
+		OPT_HEARTBEAT
+	};
+	static const struct option longopts[] = {
+	    {"state-dir", required_argument, NULL, OPT_STATE},
+	    {"host", required_argument, NULL, 'H'},
+	    {"listen-addr", required_argument, NULL, OPT_LISTEN},
+	    {"advertise-addr", required_argument, NULL, OPT_ADVERTISE},
+	    {"runtime", required_argument, NULL, OPT_RUNTIME},
+	    {"hostname", required_argument, NULL, OPT_HOSTNAME},
+	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+	    {"raft-election-timeout", required_argument, NULL, OPT_ELECTION},
+	    {"raft-heartbeat-timeout", required_argument, NULL, OPT_HEARTBEAT},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	o->state_dir = DEFAULT_STATE_DIR;
+	o->socket_path = DEFAULT_SOCKET;
+	o->runtime = "runc";
+	o->log_level = LOG_INFO;
+	o->log_format = LOG_FORMAT_TEXT;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "H:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_STATE:
+			o->state_dir = optarg;
+			break;
+		case 'H':
+			o->socket_path = strncmp(optarg, "unix://", 7) == 0 ? optarg + 7 : optarg;
+			if (optarg[0] != '/' && strncmp(optarg, "unix:///", 8) != 0) {
+				fprintf(stderr,
+					"shoal daemon: invalid --host \"%s\": want unix:///path\n",
+					optarg);
+				return 1;
+			}
+			break;
+		case OPT_LISTEN:
+			o->listen_addr = optarg;
+			break;
+		case OPT_ADVERTISE:
+			o->advertise_addr = optarg;
+			break;
+		case OPT_RUNTIME:
+			if (strcmp(optarg, "runc") != 0 && strcmp(optarg, "process") != 0) {
+				fprintf(stderr,
+					"shoal daemon: unknown runtime \"%s\": want runc or "
+					"process\n",
+					optarg);
+				return 1;
+			}
+			o->runtime = optarg;
+			break;
+		case OPT_HOSTNAME:
+			o->hostname = optarg;
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_level_parse(optarg, &o->log_level) != 0) {
+				fprintf(stderr, "shoal daemon: unknown log level \"%s\"\n", optarg);
+				return 1;
+			}
+			break;
+		case OPT_LOG_FORMAT:
+			if (log_format_parse(optarg, &o->log_format) != 0) {
+				fprintf(stderr,
+					"shoal daemon: unknown log format \"%s\": want text or "
+					"json\n",
+					optarg);
+				return 1;
+			}
+			break;
+		case OPT_ELECTION:
+			if (parse_ms("--raft-election-timeout", optarg, &o->election_ms) != 0)
+				return 1;
+			break;
+		case OPT_HEARTBEAT:
+			if (parse_ms("--raft-heartbeat-timeout", optarg, &o->heartbeat_ms) != 0)
+				return 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 2;
+		default:
+			fprintf(stderr, "See 'shoal daemon --help'.\n");
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr,
+			"shoal daemon: unexpected argument \"%s\"\nSee 'shoal daemon "
+			"--help'.\n",
+			argv[optind]);
+		return 1;
+	}
+	return 0;
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void swarm_closed(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->swarm = NULL;
+	api_free(d->api);
+	d->api = NULL;
+	uv_close((uv_handle_t *)&d->sigterm, handle_closed);
+	uv_close((uv_handle_t *)&d->sigint, handle_closed);
+	log_info("daemon", "stopped");
+}
+
+static void http_closed(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->http = NULL;
+	if (d->swarm != NULL)
+		swarm_close(d->swarm, swarm_closed, d);
+	else
+		swarm_closed(d);
+}
+
+static void stop(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_info("daemon", "shutting down");
+	if (d->http != NULL)
+		http_server_close(d->http, http_closed, d);
+	else
+		http_closed(d);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+
+	log_info("daemon", "received signal %d", signum);
+	stop(d);
+}
+
+static int start(struct daemon *d, struct shoal_err *err)
+{
+	_cleanup_free_ char *lock_path = NULL;
+	char *slash;
+	char sock_dir[4096];
+	struct swarm_config scfg;
+	struct api_context actx;
+	int rv;
+
+	rv = fs_mkdir_p(d->opts.state_dir, 0700, err);
+	if (rv != 0)
+		return rv;
+	lock_path = malloc(strlen(d->opts.state_dir) + sizeof("/shoal.lock"));
+	if (lock_path == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	sprintf(lock_path, "%s/shoal.lock", d->opts.state_dir);
+	rv = fs_lock(lock_path, &d->lock_fd, err);
+	if (rv == SHOAL_EBUSY)
+		return shoal_errf(err, rv,
+				  "another shoal daemon is using the state directory %s (%s is "
+				  "locked); stop it or choose another --state-dir",
+				  d->opts.state_dir, lock_path);
+	if (rv != 0)
+		return rv;
+
+	snprintf(sock_dir, sizeof(sock_dir), "%s", d->opts.socket_path);
+	slash = strrchr(sock_dir, '/');
+	if (slash != NULL && slash != sock_dir) {
+		*slash = '\0';
+		if (!fs_exists(sock_dir)) {
+			rv = fs_mkdir_p(sock_dir, 0755, err);
+			if (rv != 0)
+				return rv;
+		}
+	}
+
+	memset(&scfg, 0, sizeof scfg);
+	scfg.state_dir = d->opts.state_dir;
+	scfg.hostname = d->hostname;
+	scfg.listen_addr = d->opts.listen_addr;
+	scfg.advertise_addr = d->opts.advertise_addr;
+	scfg.election_timeout_ms = d->opts.election_ms;
+	scfg.heartbeat_timeout_ms = d->opts.heartbeat_ms;
+	rv = swarm_open(&d->swarm, &d->loop, &scfg, err);
+	if (rv != 0) {
+		shoal_err_wrap(err, "resume swarm state");
+		return rv;
+	}
+
+	memset(&actx, 0, sizeof actx);
+	actx.swarm = d->swarm;
+	actx.hostname = d->hostname;
+	actx.state_dir = d->opts.state_dir;
+	actx.runtime = d->opts.runtime;
+	actx.started_ns = clock_now_ns();
+	rv = api_new(&d->api, &actx, err);
+	if (rv != 0)
+		return rv;
+	rv = http_server_start(&d->http, &d->loop, d->opts.socket_path, 0660, NULL, api_handle,
+			       d->api, err);
+	if (rv != 0)
+		return rv;
+	log_info("daemon", "shoal %s serving the API on unix://%s (state in %s)", PACKAGE_VERSION,
+		 d->opts.socket_path, d->opts.state_dir);
+	return 0;
+}
+
+int daemon_main(int argc, char **argv)
+{
+	struct daemon d;
+	struct shoal_err err;
+	int rv, exit_code = 0;
+
+	memset(&d, 0, sizeof d);
+	d.lock_fd = -1;
+	rv = parse_flags(argc, argv, &d.opts);
+	if (rv != 0)
+		return rv == 2 ? 0 : 1;
+	log_setup(d.opts.log_level, d.opts.log_format);
+	if (d.opts.hostname != NULL)
+		snprintf(d.hostname, sizeof(d.hostname), "%s", d.opts.hostname);
+	else if (gethostname(d.hostname, sizeof(d.hostname) - 1) != 0)
+		snprintf(d.hostname, sizeof(d.hostname), "localhost");
+
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&d.loop);
+	uv_signal_init(&d.loop, &d.sigterm);
+	uv_signal_init(&d.loop, &d.sigint);
+	d.sigterm.data = &d;
+	d.sigint.data = &d;
+	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, on_signal, SIGINT);
+
+	rv = start(&d, &err);
+	if (rv != 0) {
+		log_error("daemon", "%s", err.msg);
+		exit_code = 1;
+		stop(&d);
+	}
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&d.loop) != 0)
+		log_warn("daemon", "event loop closed with handles still open");
+	if (d.lock_fd >= 0)
+		close(d.lock_fd);
+	return exit_code;
+}

@@ -1,0 +1,90 @@
+/* This node's membership of a swarm: the local state machine (inactive ->
+ * pending -> active -> leaving -> inactive), its files in STATE_DIR/swarm, the
+ * Raft consensus and the store it drives, and proposals to it. */
+#ifndef SHOAL_NODE_SWARM_H
+#define SHOAL_NODE_SWARM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "lib/err.h"
+#include "lib/id.h"
+
+struct store;
+struct command;
+
+/* Docker's LocalNodeState names, in the order a node moves through them. */
+enum swarm_state {
+	SWARM_INACTIVE, /* not part of a swarm */
+	SWARM_PENDING,	/* Raft is starting or the initial records are not committed yet */
+	SWARM_ACTIVE,	/* a manager serving the cluster state */
+	SWARM_LEAVING,	/* Raft is shutting down; state is wiped next */
+	SWARM_CLOSED,	/* swarm_close() was called */
+};
+
+/* "inactive", "pending", "active", "leaving", "closed". */
+const char *swarm_state_name(enum swarm_state st);
+
+struct swarm_config {
+	const char *state_dir;	    /* the daemon's --state-dir */
+	const char *hostname;	    /* reported as Description.Hostname */
+	const char *listen_addr;    /* daemon --listen-addr, or NULL */
+	const char *advertise_addr; /* daemon --advertise-addr, or NULL */
+	unsigned election_timeout_ms;
+	unsigned heartbeat_timeout_ms;
+};
+
+struct swarm;
+
+/* Create the swarm object. If STATE_DIR/swarm holds a node's state, resume it:
+ * same node id, same cluster, Raft replays its log. */
+int swarm_open(struct swarm **out, uv_loop_t *loop, const struct swarm_config *cfg,
+	       struct shoal_err *err);
+
+/* Stop Raft (if running) and free everything, then call @cb (may be NULL). */
+void swarm_close(struct swarm *s, void (*cb)(void *arg), void *arg);
+
+enum swarm_state swarm_state(const struct swarm *s);
+
+/* The store: NULL unless the node is pending or active. */
+const struct store *swarm_store(const struct swarm *s);
+
+/* This node's ids and addresses; "" when inactive. */
+const char *swarm_node_id(const struct swarm *s);
+const char *swarm_advertise_addr(const struct swarm *s); /* "IP:port" */
+const char *swarm_listen_addr(const struct swarm *s);
+const char *swarm_hostname(const struct swarm *s);
+
+/* True if this node is the Raft leader; *@leader_raft_id is the leader's Raft id, 0 if unknown. */
+bool swarm_is_leader(const struct swarm *s, uint64_t *leader_raft_id);
+uint64_t swarm_raft_id(const struct swarm *s);
+
+/* Async completion: status 0 or a negative code, with the reason in @err. */
+typedef void (*swarm_done_cb)(void *arg, int status, const struct shoal_err *err);
+
+struct swarm_init_req {
+	const char *listen_addr;    /* "HOST:PORT", "HOST" or NULL for 0.0.0.0:4377 */
+	const char *advertise_addr; /* "IP[:PORT]" or NULL to pick this host's address */
+	bool force_new_cluster;
+};
+
+/* Create a new swarm with this node as its only manager, or with
+ * @force_new_cluster on an active node, make it the only voter of its cluster
+ * keeping all the state. @cb fires once the cluster and node records are
+ * committed. Errors found at once are returned (and @cb is not called):
+ * SHOAL_ESTATE if already part of a swarm, SHOAL_EINVAL for bad addresses. */
+int swarm_init(struct swarm *s, const struct swarm_init_req *req, swarm_done_cb cb, void *arg,
+	       struct shoal_err *err);
+
+/* Leave the swarm: stop Raft and erase this node's swarm state. A manager
+ * needs @force (Docker's rule). @cb fires once done. */
+int swarm_leave(struct swarm *s, bool force, swarm_done_cb cb, void *arg, struct shoal_err *err);
+
+/* Propose @cmd to Raft; @cb fires once it is committed and applied, with the
+ * store's result (e.g. SHOAL_ECONFLICT), or an error. SHOAL_ESTATE if not in
+ * a swarm; SHOAL_ENOTLEADER if this node is not the leader. */
+int swarm_propose(struct swarm *s, const struct command *cmd, swarm_done_cb cb, void *arg,
+		  struct shoal_err *err);
+
+#endif

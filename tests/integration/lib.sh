@@ -1,0 +1,153 @@
+# Shared helpers for integration tests: TAP output, daemons in a private temp
+# directory, bounded waits, and cleanup that runs however the test ends.
+# Source it, then call ok/fail/check. Needs SHOAL_BIN (set by tests/run).
+set -u
+
+SHOAL_BIN=${SHOAL_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build-ci/shoal}
+T=$(mktemp -d /tmp/shoal-it.XXXXXX)
+chmod 755 "$T"
+_n=0
+_failed=0
+_daemons=()
+
+_cleanup() {
+	local name pid
+	for name in "${_daemons[@]}"; do
+		pid=$(cat "$T/$name/pid" 2>/dev/null) || continue
+		kill -9 "$pid" 2>/dev/null
+	done
+	wait 2>/dev/null
+	if [ "${SHOAL_KEEP_TMP:-}" = 1 ]; then
+		echo "# kept $T"
+	else
+		rm -rf "$T"
+	fi
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() {
+	_n=$((_n + 1))
+	echo "ok $_n - $1"
+}
+
+# fail NAME [DETAIL...]: a failed test, with details as TAP comments.
+fail() {
+	_n=$((_n + 1))
+	_failed=$((_failed + 1))
+	echo "not ok $_n - $1"
+	shift
+	local line
+	for line in "$@"; do
+		printf '%s\n' "$line" | sed 's/^/#   /'
+	done
+}
+
+# check NAME CMD...: ok if CMD succeeds.
+check() {
+	local name=$1
+	shift
+	local out
+	if out=$("$@" 2>&1); then
+		ok "$name"
+	else
+		fail "$name" "command: $*" "$out"
+	fi
+}
+
+# contains HAYSTACK NEEDLE
+contains() {
+	[[ "$1" == *"$2"* ]]
+}
+
+# A TCP port on 127.0.0.1 nobody listens on now.
+free_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 30000))
+		if ! ss -Htln "sport = :$p" | grep -q .; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# wait_for SECONDS CMD...: poll CMD (every 50 ms) until it succeeds or time runs out.
+wait_for() {
+	local limit=$1
+	shift
+	local deadline=$((SECONDS + limit))
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.05
+	done
+}
+
+sock() { echo "$T/$1/shoal.sock"; }
+
+# shoal NAME ARGS...: the CLI against daemon NAME.
+sh_() {
+	local name=$1
+	shift
+	"$SHOAL_BIN" -H "unix://$(sock "$name")" "$@"
+}
+
+# api NAME METHOD PATH [CURL ARGS...]: raw HTTP; prints the body then "HTTP <status>".
+api() {
+	local name=$1 method=$2 path=$3
+	shift 3
+	curl -sS --unix-socket "$(sock "$name")" -X "$method" -w '\nHTTP %{http_code}\n' \
+		"http://localhost$path" "$@"
+}
+
+daemon_log() { echo "$T/$1/daemon.log"; }
+
+# daemon_start NAME [FLAGS...]: start a daemon with its own state dir and socket
+# and wait until its API answers.
+daemon_start() {
+	local name=$1
+	shift
+	mkdir -p "$T/$name"
+	"$SHOAL_BIN" daemon --state-dir "$T/$name/state" -H "unix://$(sock "$name")" \
+		--log-level debug "$@" >>"$(daemon_log "$name")" 2>&1 &
+	echo $! >"$T/$name/pid"
+	_daemons+=("$name")
+	if ! wait_for 30 sh_ "$name" version; then
+		echo "# daemon $name did not start; log:"
+		tail -n 30 "$(daemon_log "$name")" | sed 's/^/#   /'
+		return 1
+	fi
+}
+
+daemon_pid() { cat "$T/$1/pid"; }
+
+# daemon_stop NAME: SIGTERM and wait (20 s); returns the daemon's exit status.
+daemon_stop() {
+	local pid
+	pid=$(daemon_pid "$1")
+	kill -TERM "$pid" 2>/dev/null || return 1
+	local deadline=$((SECONDS + 20))
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			kill -9 "$pid"
+			wait "$pid" 2>/dev/null
+			return 124
+		fi
+		sleep 0.05
+	done
+	wait "$pid"
+}
+
+daemon_kill9() {
+	local pid
+	pid=$(daemon_pid "$1")
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# done_testing: exit non-zero if anything failed.
+done_testing() {
+	[ "$_failed" -eq 0 ]
+}

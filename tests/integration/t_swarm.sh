@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# A single-node swarm: init, node ls/inspect/update, restart as the same node of
+# the same cluster, leave and init again.
+. "$(dirname "$0")/lib.sh"
+
+port=$(free_port)
+daemon_start m --hostname node-m || { fail "daemon starts"; exit 1; }
+
+out=$(sh_ m swarm init --advertise-addr 127.0.0.1 --listen-addr "127.0.0.1:$port" 2>&1)
+rc=$?
+node_id=$(sed -n 's/^Swarm initialized: current node (\([a-z0-9]*\)) is now a manager\.$/\1/p' <<<"$out")
+token=$(grep -oE 'SHOAL-1-[a-z2-7]{52}-[a-z2-7]{26}' <<<"$out" | head -n1)
+if [ $rc -eq 0 ] && [ ${#node_id} -eq 25 ] && [ -n "$token" ] &&
+	grep -qx "    shoal swarm join --token $token 127.0.0.1:$port" <<<"$out" &&
+	contains "$out" "To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions."; then
+	ok "swarm init prints the node id and the join command the way Docker does"
+else
+	fail "swarm init prints the node id and the join command" "rc=$rc" "$out"
+fi
+
+for f in node.key root.key state.json; do
+	mode=$(stat -c %a "$T/m/state/swarm/$f" 2>/dev/null)
+	[ "$mode" = 600 ] && ok "swarm/$f has mode 0600" || fail "swarm/$f has mode 0600" "mode: $mode"
+done
+[ -d "$T/m/state/swarm/raft" ] && ok "raft keeps its log under the state dir" || fail "raft dir exists"
+
+swarm_json=$(api m GET /v1.41/swarm)
+cluster_id=$(head -n1 <<<"$swarm_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ID"])' 2>/dev/null)
+worker_token=$(head -n1 <<<"$swarm_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["JoinTokens"]["Worker"])' 2>/dev/null)
+manager_token=$(head -n1 <<<"$swarm_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["JoinTokens"]["Manager"])' 2>/dev/null)
+if [ ${#cluster_id} -eq 25 ] && [ "$worker_token" = "$token" ] && [ -n "$manager_token" ] &&
+	[ "$manager_token" != "$worker_token" ] && [ "${manager_token:0:61}" = "${worker_token:0:61}" ]; then
+	ok "GET /swarm shows the cluster id and two distinct tokens with one root fingerprint"
+else
+	fail "GET /swarm shows the cluster and its tokens" "$swarm_json"
+fi
+
+out=$(sh_ m swarm init --advertise-addr 127.0.0.1 2>&1)
+rc=$?
+[ $rc -eq 1 ] && contains "$out" 'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.' &&
+	ok "a second swarm init gives Docker's error" || fail "a second swarm init gives Docker's error" "rc=$rc" "$out"
+out=$(api m POST /swarm/init -H 'Content-Type: application/json' -d '{}')
+contains "$out" "HTTP 503" && ok "a second POST /swarm/init answers 503" || fail "a second POST /swarm/init answers 503" "$out"
+
+out=$(sh_ m node ls 2>&1)
+header=$(head -n1 <<<"$out")
+row=$(sed -n 2p <<<"$out")
+if [[ "$header" =~ ^ID\ +HOSTNAME\ +STATUS\ +AVAILABILITY\ +MANAGER\ STATUS\ +ENGINE\ VERSION$ ]] &&
+	[[ "$row" =~ ^$node_id\ \*\ +node-m\ +Ready\ +Active\ +Leader\ +0\.1\.0$ ]] && [ "$(wc -l <<<"$out")" -eq 2 ]; then
+	ok "node ls shows this node as a Ready, Active Leader marked with *"
+else
+	fail "node ls shows this node as a Ready, Active Leader" "$out"
+fi
+# Docker aligns columns: every header starts where the cells under it start.
+col=$(awk 'NR==1{print index($0,"HOSTNAME")} NR==2{print index($0,"node-m")}' <<<"$out" | sort -u | wc -l)
+[ "$col" -eq 1 ] && ok "node ls columns are aligned" || fail "node ls columns are aligned" "$out"
+
+out=$(sh_ m node ls -q 2>&1)
+[ "$out" = "$node_id" ] && ok "node ls -q prints the id only" || fail "node ls -q prints the id only" "$out"
+out=$(sh_ m node ls --format json 2>&1)
+if python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+assert len(rows) == 1 and rows[0]["ID"] == sys.argv[1] and rows[0]["Hostname"] == "node-m", rows
+assert rows[0]["ManagerStatus"] == "Leader" and rows[0]["Status"] == "Ready", rows
+' "$node_id" <<<"$out"; then
+	ok "node ls --format json prints one JSON object per node"
+else
+	fail "node ls --format json" "$out"
+fi
+
+out=$(sh_ m node inspect self 2>&1)
+if python3 -c '
+import json, sys
+nodes = json.load(sys.stdin)
+n = nodes[0]
+assert len(nodes) == 1 and n["ID"] == sys.argv[1], nodes
+assert n["Spec"]["Role"] == "manager" and n["Spec"]["Availability"] == "active"
+assert n["Description"]["Hostname"] == "node-m"
+assert n["Status"]["State"] == "ready" and n["Status"]["Addr"] == "127.0.0.1"
+assert n["ManagerStatus"]["Leader"] is True and n["ManagerStatus"]["Reachability"] == "reachable"
+assert n["ManagerStatus"]["Addr"] == "127.0.0.1:" + sys.argv[2]
+assert n["Version"]["Index"] > 0 and n["CreatedAt"].endswith("Z")
+' "$node_id" "$port" <<<"$out"; then
+	ok "node inspect self shows Docker's Node shape"
+else
+	fail "node inspect self shows Docker's Node shape" "$out"
+fi
+out=$(sh_ m node inspect "${node_id:0:6}" 2>&1)
+contains "$out" "\"ID\": \"$node_id\"" && ok "node inspect resolves an id prefix" || fail "node inspect resolves an id prefix" "$out"
+out=$(sh_ m node inspect node-m 2>&1)
+contains "$out" "\"ID\": \"$node_id\"" && ok "node inspect resolves a hostname" || fail "node inspect resolves a hostname" "$out"
+out=$(sh_ m node inspect nosuchnode 2>&1)
+rc=$?
+[ $rc -eq 1 ] && contains "$out" "nosuchnode" && ok "node inspect of an unknown node fails" || fail "node inspect of an unknown node fails" "rc=$rc" "$out"
+
+check "node update --label-add" sh_ m node update --label-add zone=a --label-add tier=db self
+check "node update --availability drain" sh_ m node update --availability drain self
+out=$(sh_ m node inspect self 2>&1)
+if python3 -c '
+import json, sys
+n = json.load(sys.stdin)[0]
+assert n["Spec"]["Labels"] == {"zone": "a", "tier": "db"}, n["Spec"]
+assert n["Spec"]["Availability"] == "drain"
+' <<<"$out"; then ok "node update changes labels and availability"; else fail "node update changes labels and availability" "$out"; fi
+check "node update --label-rm and back to active" sh_ m node update --label-rm tier --availability active self
+
+version=$(api m GET /nodes/"$node_id" | head -n1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["Version"]["Index"])')
+out=$(api m POST "/v1.41/nodes/$node_id/update?version=$((version - 1))" -H 'Content-Type: application/json' \
+	-d '{"Role":"manager","Availability":"pause","Labels":{}}')
+if contains "$out" "HTTP 409" && contains "$out" "update out of sequence"; then
+	ok "an update with a stale version is refused with 409"
+else
+	fail "an update with a stale version is refused with 409" "$out"
+fi
+out=$(api m POST "/v1.41/nodes/$node_id/update?version=$version" -H 'Content-Type: application/json' \
+	-d '{"Role":"worker","Availability":"active","Labels":{}}')
+contains "$out" "attempting to demote the last manager of the swarm" && ok "demoting the last manager is refused" ||
+	fail "demoting the last manager is refused" "$out"
+after=$(api m GET /nodes/"$node_id" | head -n1 | python3 -c 'import json,sys; n=json.load(sys.stdin); print(n["Version"]["Index"], n["Spec"]["Availability"], n["Spec"]["Role"])')
+[ "$after" = "$version active manager" ] && ok "refused updates change nothing" || fail "refused updates change nothing" "$after (was $version)"
+
+out=$(sh_ m info 2>&1)
+contains "$out" "Swarm: active" && contains "$out" "$cluster_id" && ok "info shows the active swarm and its cluster id" ||
+	fail "info shows the active swarm" "$out"
+
+# Restart: same node, same cluster, same state.
+before=$(api m GET /nodes/"$node_id" | head -n1)
+daemon_stop m
+rc=$?
+[ $rc -eq 0 ] && ok "the manager stops cleanly on SIGTERM" || fail "the manager stops cleanly" "rc=$rc" "$(tail -n 40 "$(daemon_log m)")"
+daemon_start m --hostname node-m || fail "the manager restarts"
+wait_for 20 bash -c "[ \"\$(curl -s --unix-socket $(sock m) http://localhost/info | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"Swarm\"][\"LocalNodeState\"])')\" = active ]"
+again=$(api m GET /v1.41/swarm | head -n1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["ID"])' 2>/dev/null)
+[ "$again" = "$cluster_id" ] && ok "after a restart the node is in the same cluster" || fail "same cluster after restart" "$again vs $cluster_id"
+after=$(api m GET /nodes/"$node_id" | head -n1)
+if python3 -c '
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+for k in ("ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "Description"):
+    assert a[k] == b[k], (k, a[k], b[k])
+' "$before" "$after"; then ok "after a restart the node record is unchanged"; else fail "node record unchanged after restart" "$before" "$after"; fi
+out=$(sh_ m swarm init 2>&1)
+contains "$out" "already part of a swarm" && ok "after a restart the node needs no re-init" || fail "no re-init after restart" "$out"
+
+out=$(sh_ m swarm leave 2>&1)
+rc=$?
+[ $rc -eq 1 ] && contains "$out" "Use \`--force\` to ignore this message." && ok "leaving as the last manager needs --force" ||
+	fail "leaving as the last manager needs --force" "rc=$rc" "$out"
+out=$(sh_ m swarm leave --force 2>&1)
+[ "$out" = "Node left the swarm." ] && ok "swarm leave --force" || fail "swarm leave --force" "$out"
+[ ! -e "$T/m/state/swarm" ] && ok "leaving erases the node's swarm state" || fail "leaving erases the node's swarm state" "$(ls -R "$T/m/state")"
+out=$(sh_ m info 2>&1)
+contains "$out" "Swarm: inactive" && ok "after leaving the node is inactive" || fail "inactive after leave" "$out"
+out=$(sh_ m swarm leave --force 2>&1)
+rc=$?
+[ $rc -eq 1 ] && contains "$out" "This node is not part of a swarm" && ok "leaving twice gives Docker's error" || fail "leaving twice" "rc=$rc" "$out"
+
+out=$(sh_ m swarm init --advertise-addr 127.0.0.1 --listen-addr "127.0.0.1:$port" 2>&1)
+new_id=$(sed -n 's/^Swarm initialized: current node (\([a-z0-9]*\)) is now a manager\.$/\1/p' <<<"$out")
+new_cluster=$(api m GET /swarm | head -n1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["ID"])' 2>/dev/null)
+[ -n "$new_id" ] && [ "$new_id" != "$node_id" ] && [ -n "$new_cluster" ] && [ "$new_cluster" != "$cluster_id" ] &&
+	ok "init after leave makes a new node of a new cluster" || fail "init after leave" "$out"
+
+daemon_stop m
+rc=$?
+[ $rc -eq 0 ] && ok "the daemon exits 0 after init/leave/init (no sanitizer report)" ||
+	fail "clean exit after init/leave/init" "rc=$rc" "$(tail -n 40 "$(daemon_log m)")"
+done_testing
