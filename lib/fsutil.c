@@ -176,7 +176,8 @@ int fs_lock(const char *path, int *fd, struct shoal_err *err)
 		int e = errno;
 		close(f);
 		if (e == EWOULDBLOCK)
-			return shoal_errf(err, SHOAL_EBUSY, "%s is locked by another process", path);
+			return shoal_errf(err, SHOAL_EBUSY, "%s is locked by another process",
+					  path);
 		return shoal_errf(err, SHOAL_EIO, "lock %s: %s", path, strerror(e));
 	}
 	*fd = f;

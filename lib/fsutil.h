@@ -10,7 +10,7 @@
 /* cleanup helpers in the style of crun/systemd. */
 void cleanup_freep(void *p);
 void cleanup_closep(int *fd);
-#define _cleanup_free_ __attribute__((cleanup(cleanup_freep)))
+#define _cleanup_free_	__attribute__((cleanup(cleanup_freep)))
 #define _cleanup_close_ __attribute__((cleanup(cleanup_closep)))
 
 /* Create @path and missing parents with @mode; an existing directory gets @mode. */

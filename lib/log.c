@@ -18,7 +18,7 @@ int log_level_parse(const char *s, enum log_level *out)
 	static const struct {
 		const char *name;
 		enum log_level level;
-	} names[] = {{"debug", LOG_DEBUG}, {"info", LOG_INFO},   {"warn", LOG_WARN},
+	} names[] = {{"debug", LOG_DEBUG},  {"info", LOG_INFO},	  {"warn", LOG_WARN},
 		     {"warning", LOG_WARN}, {"error", LOG_ERROR}, {"fatal", LOG_FATAL}};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

@@ -18,8 +18,8 @@ void log_write(enum log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define log_debug(mod, ...) log_write(LOG_DEBUG, mod, __VA_ARGS__)
-#define log_info(mod, ...) log_write(LOG_INFO, mod, __VA_ARGS__)
-#define log_warn(mod, ...) log_write(LOG_WARN, mod, __VA_ARGS__)
+#define log_info(mod, ...)  log_write(LOG_INFO, mod, __VA_ARGS__)
+#define log_warn(mod, ...)  log_write(LOG_WARN, mod, __VA_ARGS__)
 #define log_error(mod, ...) log_write(LOG_ERROR, mod, __VA_ARGS__)
 
 #endif

@@ -10,7 +10,7 @@
 #include "lib/id.h"
 
 /* On disk: a header line, then the 64-byte secret key in base64. */
-#define KEY_HEADER "shoal-ed25519-v1\n"
+#define KEY_HEADER  "shoal-ed25519-v1\n"
 #define KEY_B64_LEN sodium_base64_ENCODED_LEN(IDENTITY_SK_LEN, sodium_base64_VARIANT_ORIGINAL)
 
 void identity_generate(struct identity *id)

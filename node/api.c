@@ -521,26 +521,28 @@ no:
 	return false;
 }
 
-/* Parse "1.41" into 141-style comparable numbers. Returns -1 if malformed. */
+/* Parse "1.41" into a comparable number (major * 1000 + minor). Returns -1 if
+ * malformed or if either part has more than three digits. */
 static long version_number(const char *s, size_t n)
 {
-	long major = 0, minor = 0;
+	long part[2] = {0, 0};
 	size_t i = 0;
 
-	if (n == 0 || s[0] < '0' || s[0] > '9')
-		return -1;
-	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-		major = major * 10 + (s[i] - '0');
-	if (i < n && s[i] == '.') {
-		i++;
-		if (i == n)
+	for (int k = 0; k < 2; k++) {
+		size_t digits = 0;
+		for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+			if (++digits > 3)
+				return -1;
+			part[k] = part[k] * 10 + (s[i] - '0');
+		}
+		if (digits == 0)
 			return -1;
-		for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-			minor = minor * 10 + (s[i] - '0');
+		if (k == 0 && i < n && s[i] == '.')
+			i++;
+		else
+			break;
 	}
-	if (i != n || major > 1000 || minor > 1000)
-		return -1;
-	return major * 1000 + minor;
+	return i == n ? part[0] * 1000 + part[1] : -1;
 }
 
 /* Strip a "/vX.Y" prefix. Returns the rest of the path, or NULL after replying. */

@@ -2,6 +2,7 @@
 #include "node/api_json.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
@@ -69,6 +70,19 @@ static const char *go_arch(const char *machine)
 	return machine;
 }
 
+/* The build time from __DATE__ ("Nov 25 2026") and __TIME__, as RFC 3339. */
+static void build_time(char *out, size_t len)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	const char *date = __DATE__;
+	char mon[4] = {date[0], date[1], date[2], '\0'};
+	const char *m = strstr(months, mon);
+	int day = atoi(date + 4), year = atoi(date + 7);
+
+	snprintf(out, len, "%04d-%02d-%02dT%sZ", year, m != NULL ? (int)(m - months) / 3 + 1 : 1,
+		 day, __TIME__);
+}
+
 json_t *api_json_version(const struct api_context *ctx)
 {
 	struct utsname u;
@@ -77,7 +91,7 @@ json_t *api_json_version(const struct api_context *ctx)
 	(void)ctx;
 	if (uname(&u) != 0)
 		memset(&u, 0, sizeof u);
-	snprintf(built, sizeof(built), "%s %s", __DATE__, __TIME__);
+	build_time(built, sizeof(built));
 	return json_pack(
 	    "{s:{s:s}, s:[{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s}}],"
 	    " s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
@@ -239,10 +253,11 @@ int api_node_filter_parse(struct api_node_filter *f, const char *text, struct sh
 		for (size_t i = 0; i < ARRAY_SIZE(filter_keys); i++)
 			known = known || strcmp(key, filter_keys[i]) == 0;
 		if (!known) {
+			int rv = shoal_errf(err, SHOAL_EINVAL, "invalid filter '%s'", key);
 			json_decref(vals);
 			json_decref(in);
 			api_node_filter_free(f);
-			return shoal_errf(err, SHOAL_EINVAL, "invalid filter '%s'", key);
+			return rv;
 		}
 		if (json_is_object(v)) { /* {"value": true} */
 			const char *val;

@@ -10,7 +10,10 @@
 struct http_server;
 
 /* Listen on the unix socket @path (a stale socket file is replaced; mode @mode,
- * e.g. 0660) and serve every request with @handler. */
+ * e.g. 0660) and serve every request with @handler. Returns 0, SHOAL_EBUSY if
+ * another server is listening on @path, SHOAL_EINVAL if @path is too long or
+ * is not a socket, SHOAL_ENOMEM or SHOAL_EIO; the reason is in @err. After a
+ * failure, run the loop once more to release what was allocated. */
 int http_server_start(struct http_server **out, uv_loop_t *loop, const char *path, unsigned mode,
 		      const struct http_limits *limits, http_handler_fn handler, void *arg,
 		      struct shoal_err *err);

@@ -153,7 +153,8 @@ static int parse_addr(const char *what, const char *in, unsigned default_port,
 					  what, in);
 		*port = (unsigned)p;
 	}
-	if (inet_pton(AF_INET, host, &a) == 1 && inet_ntop(AF_INET, &a, ip, INET_ADDRSTRLEN) != NULL)
+	if (inet_pton(AF_INET, host, &a) == 1 &&
+	    inet_ntop(AF_INET, &a, ip, INET_ADDRSTRLEN) != NULL)
 		return 0;
 	if (interface_ip(host, ip, INET_ADDRSTRLEN) == 0)
 		return 0;

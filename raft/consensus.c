@@ -109,12 +109,12 @@ int consensus_start(struct consensus **out, uv_loop_t *loop, const struct consen
 	}
 	c->adapter.raft = &c->raft;
 	c->raft.data = c;
-	raft_set_election_timeout(&c->raft, cfg->election_timeout_ms ? cfg->election_timeout_ms
-								      : 1000);
+	raft_set_election_timeout(&c->raft,
+				  cfg->election_timeout_ms ? cfg->election_timeout_ms : 1000);
 	raft_set_heartbeat_timeout(&c->raft,
 				   cfg->heartbeat_timeout_ms ? cfg->heartbeat_timeout_ms : 100);
-	raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold ? cfg->snapshot_threshold
-								       : 1024);
+	raft_set_snapshot_threshold(&c->raft,
+				    cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024);
 	raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 256);
 	raft_set_pre_vote(&c->raft, true);
 
@@ -177,8 +177,9 @@ int consensus_propose(struct consensus *c, const void *data, size_t len, consens
 	int rv;
 
 	if (len > CONSENSUS_MAX_COMMAND)
-		return shoal_errf(err, SHOAL_ETOOBIG, "a change of %zu bytes is larger than %u bytes",
-				  len, CONSENSUS_MAX_COMMAND);
+		return shoal_errf(err, SHOAL_ETOOBIG,
+				  "a change of %zu bytes is larger than %u bytes", len,
+				  CONSENSUS_MAX_COMMAND);
 
 	if (c->closing)
 		return shoal_errf(err, SHOAL_ESHUTDOWN, "the node is shutting down");
@@ -237,8 +238,7 @@ int consensus_barrier(struct consensus *c, consensus_barrier_cb cb, void *arg,
 	rv = raft_barrier(&c->raft, &b->req, barrier_done);
 	if (rv != 0) {
 		free(b);
-		return shoal_errf(err, status_from_raft(rv), "raft barrier: %s",
-				  raft_strerror(rv));
+		return shoal_errf(err, status_from_raft(rv), "raft barrier: %s", raft_strerror(rv));
 	}
 	return 0;
 }

@@ -18,11 +18,11 @@ struct consensus;
 #define CONSENSUS_MAX_COMMAND (16u << 20)
 
 struct consensus_config {
-	uint64_t id;          /* this server's Raft id, non-zero */
-	const char *address;  /* advertised "IPv4:port", stored in the Raft configuration */
-	const char *bind;     /* listening "IPv4:port" (NULL: @address) */
-	const char *dir;      /* data directory, created 0700 if missing */
-	unsigned election_timeout_ms;  /* 0: 1000 */
+	uint64_t id;		      /* this server's Raft id, non-zero */
+	const char *address;	      /* advertised "IPv4:port", stored in the Raft configuration */
+	const char *bind;	      /* listening "IPv4:port" (NULL: @address) */
+	const char *dir;	      /* data directory, created 0700 if missing */
+	unsigned election_timeout_ms; /* 0: 1000 */
 	unsigned heartbeat_timeout_ms; /* 0: 100 */
 	unsigned snapshot_threshold;   /* entries between snapshots; 0: 1024 */
 	unsigned snapshot_trailing;    /* entries kept after a snapshot; 0: 256 */

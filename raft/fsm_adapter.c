@@ -56,7 +56,8 @@ static int adapter_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, vo
 		data = buf->base;
 		len = 0;
 	}
-	return a->ops.apply(a->ops.arg, index, data, len, result);
+	/* The FSM fails only when out of memory, having changed nothing. */
+	return a->ops.apply(a->ops.arg, index, data, len, result) != 0 ? RAFT_NOMEM : 0;
 }
 
 static int adapter_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)

@@ -1,0 +1,496 @@
+/* "shoal node ls", "shoal node inspect" and "shoal node update". */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cmd.h"
+#include "cli/jsonfmt.h"
+#include "cli/node_format.h"
+
+#define LS_FORMAT_USAGE                                                                    \
+	"Format output using a custom template:\n"                                         \
+	"'table':            Print output in table format with column headers (default)\n" \
+	"'json':             Print in JSON format"
+
+#define INSPECT_FORMAT_USAGE                       \
+	"Format output using a custom template:\n" \
+	"'json':             Print in JSON format"
+
+/* "/nodes/<ref>", @ref escaped. */
+static int node_path(struct buf *path, const char *ref)
+{
+	int rv = buf_appendf(path, "/nodes/");
+
+	if (rv == 0)
+		rv = client_escape(path, ref, false);
+	return rv;
+}
+
+/* Docker's node.Reference(): "self" is this node's ID from GET /info. */
+static int resolve_self(struct client *client, char **id, struct shoal_err *err)
+{
+	struct client_resp info = {0}, nodes = {0};
+	const char *self;
+	int rv;
+
+	rv = client_request(client, "GET", "/info", NULL, &info, err);
+	if (rv != 0)
+		return rv;
+	self = jsonfmt_str(info.json, "Swarm.NodeID");
+	if (self[0] == '\0') {
+		/* Not a manager, probably: the node list explains why. */
+		client_resp_free(&info);
+		rv = client_request(client, "GET", "/nodes", NULL, &nodes, err);
+		client_resp_free(&nodes);
+		if (rv != 0)
+			return rv;
+		return shoal_errf(err, SHOAL_ENOTFOUND, "node ID not found in /info");
+	}
+	*id = strdup(self);
+	client_resp_free(&info);
+	if (*id == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* One "-f name=value": filters[name][value] = true, as Docker's filters.Args. */
+static int add_filter(json_t *filters, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	const char *v = eq + 1, *ve;
+	char name[128];
+	size_t s = 0, e, i;
+	json_t *set;
+
+	e = (size_t)(eq - arg);
+	while (s < e && isspace((unsigned char)arg[s]))
+		s++;
+	while (e > s && isspace((unsigned char)arg[e - 1]))
+		e--;
+	if (e - s >= sizeof(name))
+		e = s + sizeof(name) - 1;
+	for (i = s; i < e; i++)
+		name[i - s] = (char)tolower((unsigned char)arg[i]);
+	name[e - s] = '\0';
+	while (isspace((unsigned char)*v))
+		v++;
+	ve = v + strlen(v);
+	while (ve > v && isspace((unsigned char)ve[-1]))
+		ve--;
+	set = json_object_get(filters, name);
+	if (set == NULL) {
+		set = json_object();
+		if (set == NULL || json_object_set_new(filters, name, set) != 0)
+			return SHOAL_ENOMEM;
+	}
+	return json_object_setn_new(set, v, (size_t)(ve - v), json_true()) != 0 ? SHOAL_ENOMEM : 0;
+}
+
+static int ls_path(const struct flag_list *filters, struct buf *path)
+{
+	json_t *f = json_object();
+	char *enc = NULL;
+	size_t i;
+	int rv = f != NULL ? 0 : SHOAL_ENOMEM;
+
+	for (i = 0; i < filters->n && rv == 0; i++)
+		rv = add_filter(f, filters->items[i]);
+	if (rv == 0)
+		rv = buf_appendf(path, "/nodes");
+	if (rv == 0 && json_object_size(f) > 0) {
+		enc = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS);
+		rv = enc != NULL ? buf_appendf(path, "?filters=") : SHOAL_ENOMEM;
+		if (rv == 0)
+			rv = client_escape(path, enc, true);
+	}
+	free(enc);
+	json_decref(f);
+	return rv;
+}
+
+static int run_ls(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const char *format = NULL;
+	struct flag_list filters = {0};
+	bool quiet = false;
+	const struct flag_spec specs[] = {
+	    {"filter", 'f', FLAG_LIST, "filter", "Filter output based on conditions provided", NULL,
+	     &filters},
+	    {"format", 0, FLAG_STRING, "string", LS_FORMAT_USAGE, NULL, &format},
+	    {"quiet", 'q', FLAG_BOOL, NULL, "Only display IDs", NULL, &quiet},
+	};
+	struct client_resp nodes = {0}, info = {0};
+	enum node_list_format fmt = NODE_LIST_TABLE;
+	struct flags_result res;
+	struct client *client;
+	struct shoal_err err;
+	struct buf path, out;
+	size_t i;
+	int rv;
+
+	rv = cli_parse(ctx, specs, ARRAY_SIZE(specs), CLI_ARGS_NONE, 0, argc, argv, &res);
+	if (rv != CLI_CONTINUE)
+		goto out_flags;
+	flags_result_free(&res);
+	if (format != NULL && strcmp(format, "json") == 0) {
+		fmt = NODE_LIST_JSON;
+	} else if (format != NULL && format[0] != '\0' && strcmp(format, "table") != 0) {
+		rv = cli_flag_error(ctx,
+				    "invalid argument \"%s\" for \"--format\" flag: shoal supports "
+				    "only the \"table\" and \"json\" formats",
+				    format);
+		goto out_flags;
+	} else if (quiet) {
+		fmt = NODE_LIST_QUIET;
+	}
+	for (i = 0; i < filters.n; i++) {
+		if (strchr(filters.items[i], '=') == NULL) {
+			rv =
+			    cli_flag_error(ctx,
+					   "invalid argument \"%s\" for \"-f, --filter\" flag: bad "
+					   "format of filter (expected name=value)",
+					   filters.items[i]);
+			goto out_flags;
+		}
+	}
+
+	buf_init(&path);
+	buf_init(&out);
+	rv = ls_path(&filters, &path);
+	if (rv != 0) {
+		rv = shoal_errf(&err, rv, "out of memory");
+		goto out;
+	}
+	rv = cli_client(ctx, &client, &err);
+	if (rv == 0)
+		rv = client_request(client, "GET", path.data, NULL, &nodes, &err);
+	if (rv == 0 && !json_is_array(nodes.json))
+		rv = shoal_errf(&err, SHOAL_EPROTO,
+				"the daemon's answer to GET /nodes is not a list");
+	/* Which node is this one: only needed to mark it. */
+	if (rv == 0 && json_array_size(nodes.json) > 0 && fmt != NODE_LIST_QUIET)
+		rv = client_request(client, "GET", "/info", NULL, &info, &err);
+	if (rv != 0)
+		goto out;
+	rv = node_format_list(nodes.json, info.json, fmt, &out);
+	if (rv != 0)
+		rv = shoal_errf(&err, rv, "out of memory");
+	else
+		rv = cli_write(ctx, out.data, out.len, &err);
+out:
+	client_resp_free(&nodes);
+	client_resp_free(&info);
+	buf_free(&path);
+	buf_free(&out);
+	flag_list_free(&filters);
+	return rv != 0 ? cli_fail(ctx, &err) : CLI_EXIT_OK;
+out_flags:
+	flag_list_free(&filters);
+	return rv;
+}
+
+enum inspect_mode { INSPECT_INDENT, INSPECT_JSON, INSPECT_PRETTY };
+
+/* GET one node for inspect. On success *@resp holds it. */
+static int inspect_one(struct client *client, const char *ref, char **self,
+		       struct client_resp *resp, struct shoal_err *err)
+{
+	struct buf path;
+	int rv;
+
+	if (strcmp(ref, "self") == 0) {
+		if (*self == NULL) {
+			rv = resolve_self(client, self, err);
+			if (rv != 0)
+				return rv;
+		}
+		ref = *self;
+	}
+	buf_init(&path);
+	rv = node_path(&path, ref);
+	if (rv != 0)
+		rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	else
+		rv = client_request(client, "GET", path.data, NULL, resp, err);
+	if (rv == 0 && !json_is_object(resp->json)) {
+		client_resp_free(resp);
+		rv = shoal_errf(err, SHOAL_EPROTO, "the daemon's answer to GET %s is not an object",
+				path.data);
+	}
+	buf_free(&path);
+	return rv;
+}
+
+static int run_inspect(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const char *format = NULL;
+	bool pretty = false;
+	const struct flag_spec specs[] = {
+	    {"format", 'f', FLAG_STRING, "string", INSPECT_FORMAT_USAGE, NULL, &format},
+	    {"pretty", 0, FLAG_BOOL, NULL, "Print the information in a human friendly format", NULL,
+	     &pretty},
+	};
+	enum inspect_mode mode = INSPECT_INDENT;
+	struct buf raw, out, errors;
+	struct flags_result res;
+	struct client *client;
+	struct shoal_err err;
+	char *self = NULL;
+	size_t i, found = 0;
+	int rv, failed = 0;
+
+	rv = cli_parse(ctx, specs, ARRAY_SIZE(specs), CLI_ARGS_MIN, 1, argc, argv, &res);
+	if (rv != CLI_CONTINUE)
+		return rv;
+	if (pretty || (format != NULL && strcmp(format, "pretty") == 0)) {
+		mode = INSPECT_PRETTY;
+	} else if (format != NULL && strcmp(format, "json") == 0) {
+		mode = INSPECT_JSON;
+	} else if (format != NULL && format[0] != '\0') {
+		flags_result_free(&res);
+		return cli_flag_error(ctx,
+				      "invalid argument \"%s\" for \"-f, --format\" flag: shoal "
+				      "supports only the \"json\" and \"pretty\" formats",
+				      format);
+	}
+	rv = cli_client(ctx, &client, &err);
+	if (rv != 0) {
+		flags_result_free(&res);
+		return cli_fail(ctx, &err);
+	}
+
+	buf_init(&raw);
+	buf_init(&out);
+	buf_init(&errors);
+	rv = buf_append(&raw, "[", 1);
+	for (i = 0; i < res.nargs && rv == 0; i++) {
+		struct client_resp node = {0};
+
+		if (inspect_one(client, res.args[i], &self, &node, &err) != 0) {
+			/* Docker reports every failure after printing what was found,
+			 * except in the pretty view: the first failure, nothing else. */
+			failed = 1;
+			rv = buf_appendf(&errors, "%s%s", errors.len > 0 ? "\n" : "", err.msg);
+			if (mode == INSPECT_PRETTY) {
+				out.len = 0;
+				break;
+			}
+			continue;
+		}
+		if (mode == INSPECT_PRETTY) {
+			rv = node_format_pretty(node.json, &out);
+		} else {
+			rv = buf_appendf(&raw, "%s", found > 0 ? "," : "");
+			if (rv == 0)
+				rv = buf_append(&raw, node.body, node.len);
+		}
+		found++;
+		client_resp_free(&node);
+	}
+	if (rv == 0)
+		rv = buf_append(&raw, "]", 1);
+	if (rv != 0) {
+		rv = shoal_errf(&err, SHOAL_ENOMEM, "out of memory");
+	} else if (mode == INSPECT_INDENT) {
+		rv = jsonfmt_indent(raw.data, raw.len, "    ", &out, &err);
+	} else if (mode == INSPECT_JSON) {
+		rv = jsonfmt_compact(raw.data, raw.len, &out, &err);
+	}
+	if (rv == 0 && mode != INSPECT_PRETTY)
+		rv = buf_append(&out, "\n", 1);
+	if (rv == 0)
+		rv = cli_write(ctx, out.data, out.len, &err);
+	if (rv != 0)
+		cli_fail(ctx, &err);
+	if (failed) {
+		fflush(ctx->out);
+		fprintf(ctx->err, "%s\n", errors.data != NULL ? errors.data : "");
+	}
+	free(self);
+	buf_free(&raw);
+	buf_free(&out);
+	buf_free(&errors);
+	flags_result_free(&res);
+	return rv != 0 || failed ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+}
+
+/* Lower-case @in into @out and check it is one of @allowed (NULL-terminated). */
+static int one_of(const char *in, char *out, size_t len, const char *const *allowed)
+{
+	size_t i;
+
+	for (i = 0; in[i] != '\0' && i + 1 < len; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	out[i] = '\0';
+	if (in[i] != '\0')
+		return -1;
+	for (; *allowed != NULL; allowed++) {
+		if (strcmp(out, *allowed) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* Docker's mergeNodeUpdate(): role, availability, then labels added and removed. */
+static int merge_update(json_t *spec, const char *role, const char *avail,
+			const struct flag_list *add, const struct flag_list *rm,
+			struct shoal_err *err)
+{
+	json_t *labels;
+	size_t i;
+
+	if (role != NULL && json_object_set_new(spec, "Role", json_string(role)) != 0)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	if (avail != NULL && json_object_set_new(spec, "Availability", json_string(avail)) != 0)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	labels = json_object_get(spec, "Labels");
+	if (!json_is_object(labels)) {
+		labels = json_object();
+		if (labels == NULL || json_object_set_new(spec, "Labels", labels) != 0)
+			return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	}
+	for (i = 0; i < add->n; i++) {
+		const char *kv = add->items[i], *eq = strchr(kv, '=');
+		size_t klen = eq != NULL ? (size_t)(eq - kv) : strlen(kv);
+		char *key = strndup(kv, klen);
+		int rv;
+
+		if (key == NULL)
+			return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+		rv = json_object_set_new(labels, key, json_string(eq != NULL ? eq + 1 : ""));
+		free(key);
+		if (rv != 0)
+			return shoal_errf(err, SHOAL_EINVAL, "invalid label \"%s\": not UTF-8", kv);
+	}
+	for (i = 0; i < rm->n; i++) {
+		if (json_object_del(labels, rm->items[i]) != 0)
+			return shoal_errf(err, SHOAL_EINVAL,
+					  "key %s doesn't exist in node's labels", rm->items[i]);
+	}
+	return 0;
+}
+
+static int run_update(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const char *const avails[] = {"active", "pause", "drain", NULL};
+	static const char *const roles[] = {"worker", "manager", NULL};
+	const char *avail = NULL, *role = NULL;
+	struct flag_list add = {0}, rm = {0};
+	const struct flag_spec specs[] = {
+	    {"availability", 0, FLAG_STRING, "string",
+	     "Availability of the node (\"active\", \"pause\", \"drain\")", NULL, &avail},
+	    {"label-add", 0, FLAG_LIST, "list", "Add or update a node label (\"key=value\")", NULL,
+	     &add},
+	    {"label-rm", 0, FLAG_LIST, "list", "Remove a node label if exists", NULL, &rm},
+	    {"role", 0, FLAG_STRING, "string", "Role of the node (\"worker\", \"manager\")", NULL,
+	     &role},
+	};
+	char avail_lc[16], role_lc[16];
+	struct client_resp node = {0}, resp = {0};
+	struct flags_result res = {0};
+	struct client *client;
+	struct shoal_err err;
+	json_t *spec = NULL;
+	struct buf path;
+	long long version;
+	int rv;
+
+	buf_init(&path);
+	rv = cli_parse(ctx, specs, ARRAY_SIZE(specs), CLI_ARGS_EXACT, 1, argc, argv, &res);
+	if (rv != CLI_CONTINUE)
+		goto out_flags;
+	if (avail != NULL && one_of(avail, avail_lc, sizeof(avail_lc), avails) != 0) {
+		rv = cli_flag_error(ctx,
+				    "invalid argument \"%s\" for \"--availability\" flag: expected "
+				    "\"active\", \"pause\" or \"drain\"",
+				    avail);
+		goto out_flags;
+	}
+	if (role != NULL && one_of(role, role_lc, sizeof(role_lc), roles) != 0) {
+		rv = cli_flag_error(ctx,
+				    "invalid argument \"%s\" for \"--role\" flag: expected "
+				    "\"worker\" or \"manager\"",
+				    role);
+		goto out_flags;
+	}
+
+	rv = cli_client(ctx, &client, &err);
+	if (rv == 0)
+		rv = node_path(&path, res.args[0]) != 0
+			 ? shoal_errf(&err, SHOAL_ENOMEM, "out of memory")
+			 : client_request(client, "GET", path.data, NULL, &node, &err);
+	if (rv != 0)
+		goto out;
+	version = jsonfmt_int(node.json, "Version.Index", -1);
+	if (version < 0 || jsonfmt_str(node.json, "ID")[0] == '\0') {
+		rv = shoal_errf(&err, SHOAL_EPROTO,
+				"the daemon's node %s has no ID or Version.Index", res.args[0]);
+		goto out;
+	}
+	spec = json_is_object(json_object_get(node.json, "Spec"))
+		   ? json_deep_copy(json_object_get(node.json, "Spec"))
+		   : json_object();
+	if (spec == NULL) {
+		rv = shoal_errf(&err, SHOAL_ENOMEM, "out of memory");
+		goto out;
+	}
+	rv = merge_update(spec, role != NULL ? role_lc : NULL, avail != NULL ? avail_lc : NULL,
+			  &add, &rm, &err);
+	if (rv != 0)
+		goto out;
+	path.len = 0;
+	rv = node_path(&path, jsonfmt_str(node.json, "ID"));
+	if (rv == 0)
+		rv = buf_appendf(&path, "/update?version=%lld", version);
+	if (rv != 0) {
+		rv = shoal_errf(&err, SHOAL_ENOMEM, "out of memory");
+		goto out;
+	}
+	rv = client_request(client, "POST", path.data, spec, &resp, &err);
+	if (rv == 0)
+		fprintf(ctx->out, "%s\n", res.args[0]);
+out:
+	json_decref(spec);
+	client_resp_free(&node);
+	client_resp_free(&resp);
+	if (rv != 0)
+		rv = cli_fail(ctx, &err);
+out_flags:
+	buf_free(&path);
+	flags_result_free(&res);
+	flag_list_free(&add);
+	flag_list_free(&rm);
+	return rv;
+}
+
+static const struct cli_cmd cmd_ls = {
+    .name = "ls",
+    .alias = "list",
+    .use = "[OPTIONS]",
+    .short_help = "List nodes in the swarm",
+    .run = run_ls,
+};
+
+static const struct cli_cmd cmd_inspect = {
+    .name = "inspect",
+    .use = "[OPTIONS] self|NODE [NODE...]",
+    .short_help = "Display detailed information on one or more nodes",
+    .run = run_inspect,
+};
+
+static const struct cli_cmd cmd_update = {
+    .name = "update",
+    .use = "[OPTIONS] NODE",
+    .short_help = "Update a node",
+    .run = run_update,
+};
+
+static const struct cli_cmd *const node_cmds[] = {&cmd_inspect, &cmd_ls, &cmd_update};
+
+const struct cli_cmd cli_cmd_node = {
+    .name = "node",
+    .short_help = "Manage Swarm nodes",
+    .group = CLI_GROUP_SWARM,
+    .subs = node_cmds,
+    .nsubs = ARRAY_SIZE(node_cmds),
+};
