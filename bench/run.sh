@@ -4,8 +4,8 @@
 #
 # References measured in the same run:
 #   - GET /_ping on the same socket: the floor of shoal's HTTP path;
-#   - Docker Engine (dockerd + containerd, Debian's docker.io) in Swarm mode,
-#     when dockerd is installed: its idle RSS and its GET /nodes latency,
+#   - Docker Engine (dockerd + containerd, Debian's docker.io, installed by
+#     scripts/deps.sh bench) in Swarm mode: its idle RSS and GET /nodes latency,
 #     measured with the same client. Started in a private network namespace
 #     with its own data and exec roots, and stopped by its pid file.
 # Usage: bench/run.sh [REQUESTS]   (default 1000)
@@ -13,7 +13,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-1000}
 cd "$top"
-scripts/deps.sh run >/dev/null
+scripts/deps.sh bench >/dev/null
 scripts/build.sh release >/dev/null
 make -s -C build bench/api_latency
 shoal=build/shoal
@@ -25,8 +25,10 @@ docker_ns=
 cleanup() {
 	[ -n "$shoal_pid" ] && kill -TERM "$shoal_pid" 2>/dev/null && wait "$shoal_pid" 2>/dev/null
 	if [ -f "$work/docker.pid" ]; then
-		kill -TERM "$(cat "$work/docker.pid")" 2>/dev/null
-		for _ in $(seq 1 200); do kill -0 "$(cat "$work/docker.pid")" 2>/dev/null || break; sleep 0.05; done
+		local dpid
+		dpid=$(cat "$work/docker.pid")
+		kill -TERM "$dpid" 2>/dev/null
+		for _ in $(seq 1 400); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done
 	fi
 	[ -n "$docker_ns" ] && ip netns del "$docker_ns" 2>/dev/null
 	rm -rf "$work" 2>/dev/null || true
@@ -51,8 +53,18 @@ port=$((20000 + RANDOM % 20000))
 "$shoal" -H "unix://$sock" swarm init --advertise-addr 127.0.0.1 --listen-addr "127.0.0.1:$port" >/dev/null
 sleep 2 # let the manager go idle before reading its memory
 shoal_rss=$(rss_kib "$shoal_pid")
-read -r s_nodes_p50 s_nodes_p99 s_nodes_mean < <("$lat" "$sock" /v1.41/nodes "$n")
-read -r s_ping_p50 s_ping_p99 s_ping_mean < <("$lat" "$sock" /_ping "$n")
+# Latency on two cores is noisy (scheduler wake-ups): take the median of
+# ROUNDS interleaved rounds of each measure.
+rounds=${ROUNDS:-5}
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# measure SOCKET PATH -> "p50 p99" (medians over the rounds)
+measure() {
+	local out
+	out=$(for _ in $(seq 1 "$rounds"); do "$lat" "$1" "$2" "$n"; done)
+	echo "$(cut -d' ' -f1 <<<"$out" | median) $(cut -d' ' -f2 <<<"$out" | median)"
+}
+read -r s_ping_p50 s_ping_p99 < <(measure "$sock" /_ping)
+read -r s_nodes_p50 s_nodes_p99 < <(measure "$sock" /v1.41/nodes)
 
 # --- Docker Engine in Swarm mode (optional reference) --------------------------
 d_rss="" d_p50="" d_p99=""
@@ -70,12 +82,12 @@ if command -v dockerd >/dev/null; then
 		dpid=$(cat "$work/docker.pid")
 		cpid=$(pgrep -P "$dpid" containerd || true)
 		d_rss=$(rss_kib "$dpid" $cpid)
-		read -r d_p50 d_p99 _ < <("$lat" "$dsock" /v1.41/nodes "$n")
+		read -r d_p50 d_p99 < <(measure "$dsock" /v1.41/nodes)
 	fi
 fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
-printf '\nshoal foundation benchmark (%s requests each, one keep-alive connection)\n\n' "$n"
+printf '\nshoal foundation benchmark (%s requests per round, one keep-alive connection, median of %s rounds)\n\n' "$n" "$rounds"
 printf '%-34s %12s %12s %14s\n' "measure" "shoal" "reference" "shoal/ref"
 printf '%-34s %12s %12s %14s\n' "----------------------------------" "------------" "------------" "--------------"
 printf '%-34s %10s us %10s us %14s\n' "GET /nodes p50 vs GET /_ping p50" "$s_nodes_p50" "$s_ping_p50" "$(ratio "$s_nodes_p50" "$s_ping_p50")"

@@ -6,8 +6,8 @@
  *   ACTIVE --init --force-new-cluster--> PENDING (raft recovered as sole voter)
  *   (restart with state on disk) --open--> PENDING --> ACTIVE
  *
- * Files under STATE_DIR/swarm: state.json (node id, Raft id, addresses),
- * node.key (identity, 0600), root.key (cluster root key, 0600), raft/ (log). */
+ * Files: STATE_DIR/swarm/state.json (node id, Raft id, addresses), node.key
+ * (identity, 0600), root.key (cluster root key, 0600); STATE_DIR/raft (the log). */
 #include "node/swarm.h"
 
 #include <arpa/inet.h>
@@ -260,6 +260,20 @@ static char *path_join(const char *a, const char *b)
 	return p;
 }
 
+/* Remove everything that made this node a member: STATE_DIR/swarm and STATE_DIR/raft. */
+static int erase_state(struct swarm *s, struct shoal_err *err)
+{
+	_cleanup_free_ char *raft_dir = path_join(s->state_dir, "raft");
+	int rv;
+
+	if (raft_dir == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	rv = fs_rm_rf(s->swarm_dir, err);
+	if (rv == 0)
+		rv = fs_rm_rf(raft_dir, err);
+	return rv;
+}
+
 static int save_state(struct swarm *s, struct shoal_err *err)
 {
 	_cleanup_free_ char *path = path_join(s->swarm_dir, "state.json");
@@ -322,7 +336,7 @@ static void settle_tick(uv_timer_t *t);
 
 static int start_consensus(struct swarm *s, enum consensus_mode mode, struct shoal_err *err)
 {
-	_cleanup_free_ char *raft_dir = path_join(s->swarm_dir, "raft");
+	_cleanup_free_ char *raft_dir = path_join(s->state_dir, "raft");
 	struct consensus_config cfg;
 	int rv;
 
@@ -408,7 +422,7 @@ static void settle_tick(uv_timer_t *t)
 	if (s->op_cb != NULL && clock_mono_ms() > s->settle_deadline) {
 		shoal_errf(&err, SHOAL_ETIMEDOUT,
 			   "timed out waiting for raft to elect this node; check %s/raft",
-			   s->swarm_dir);
+			   s->state_dir);
 		op_finish(s, SHOAL_ETIMEDOUT, &err);
 	}
 }
@@ -684,7 +698,7 @@ int swarm_init(struct swarm *s, const struct swarm_init_req *req, swarm_done_cb 
 		rv = start_consensus(s, CONSENSUS_BOOTSTRAP, err);
 	if (rv != 0) {
 		struct shoal_err ignored;
-		fs_rm_rf(s->swarm_dir, &ignored);
+		erase_state(s, &ignored);
 		store_free(s->store);
 		s->store = NULL;
 		if (s->state == SWARM_PENDING)
@@ -712,7 +726,7 @@ static void left(void *arg)
 		close_consensus_done(s);
 		return;
 	}
-	rv = fs_rm_rf(s->swarm_dir, &err);
+	rv = erase_state(s, &err);
 	memset(s->node_id, 0, sizeof(s->node_id));
 	s->raft_id = 0;
 	s->listen_addr[0] = s->advertise_addr[0] = '\0';

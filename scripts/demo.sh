@@ -42,7 +42,7 @@ run "$shoal" swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:4377
 run "$shoal" node ls
 run "$shoal" node update --label-add demo=yes self
 run "$shoal" node inspect self
-say "$shoal info | sed -n '/^ Swarm:/,/^ Manager Addresses/p'"
+say "$shoal info | sed -n '/Swarm:/,/Manager Addresses/p'"
 "$shoal" info | sed -n '/Swarm:/,/Manager Addresses/p'
 run "$shoal" swarm leave --force
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what shoal needs to build, test and run on Debian (bookworm). Run as root.
+# Installs what shoal needs to build, test, run and benchmark on Debian (bookworm). Run as root.
 # Idempotent: packages already present are left alone, so repeated runs are fast.
 set -euo pipefail
 
@@ -14,7 +14,8 @@ case "${1:-build}" in
 build) ;;
 test) want="$BUILD $TEST $RUN" ;;
 run) want="$BUILD $RUN" ;;
-*) echo "usage: $0 [build|test|run]" >&2; exit 2 ;;
+bench) want="$BUILD $RUN docker.io" ;; # Docker Engine is the benchmarks' reference
+*) echo "usage: $0 [build|test|run|bench]" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -28,6 +28,12 @@ else
 	fail "shoal version shows client and server" "$out"
 fi
 
+out=$(SHOAL_HOST="unix://$(sock a)" "$SHOAL_BIN" version 2>&1)
+contains "$out" "Server:" && ok "SHOAL_HOST selects the socket like DOCKER_HOST" ||
+	fail "SHOAL_HOST selects the socket" "$out"
+out=$(SHOAL_HOST="unix://$T/nowhere.sock" "$SHOAL_BIN" -H "unix://$(sock a)" version 2>&1)
+contains "$out" "Server:" && ok "-H takes precedence over SHOAL_HOST" || fail "-H over SHOAL_HOST" "$out"
+
 out=$(sh_ a info 2>&1)
 contains "$out" "Swarm: inactive" && ok "shoal info says the swarm is inactive" ||
 	fail "shoal info says the swarm is inactive" "$out"

@@ -22,7 +22,7 @@ for f in node.key root.key state.json; do
 	mode=$(stat -c %a "$T/m/state/swarm/$f" 2>/dev/null)
 	[ "$mode" = 600 ] && ok "swarm/$f has mode 0600" || fail "swarm/$f has mode 0600" "mode: $mode"
 done
-[ -d "$T/m/state/swarm/raft" ] && ok "raft keeps its log under the state dir" || fail "raft dir exists"
+[ -d "$T/m/state/raft" ] && ls "$T/m/state/raft" | grep -q metadata && ok "raft keeps its log in STATE_DIR/raft" || fail "raft keeps its log in STATE_DIR/raft" "$(ls -R "$T/m/state")"
 
 swarm_json=$(api m GET /v1.41/swarm)
 cluster_id=$(head -n1 <<<"$swarm_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ID"])' 2>/dev/null)
@@ -149,7 +149,7 @@ rc=$?
 	fail "leaving as the last manager needs --force" "rc=$rc" "$out"
 out=$(sh_ m swarm leave --force 2>&1)
 [ "$out" = "Node left the swarm." ] && ok "swarm leave --force" || fail "swarm leave --force" "$out"
-[ ! -e "$T/m/state/swarm" ] && ok "leaving erases the node's swarm state" || fail "leaving erases the node's swarm state" "$(ls -R "$T/m/state")"
+[ ! -e "$T/m/state/swarm" ] && [ ! -e "$T/m/state/raft" ] && ok "leaving erases the node's swarm state and raft log" || fail "leaving erases the node's swarm state" "$(ls -R "$T/m/state")"
 out=$(sh_ m info 2>&1)
 contains "$out" "Swarm: inactive" && ok "after leaving the node is inactive" || fail "inactive after leave" "$out"
 out=$(sh_ m swarm leave --force 2>&1)
