@@ -230,7 +230,7 @@ static int body_string(struct call *c, const char *type, const char *key, const 
 		call_reply_errorf(
 		    c, SHOAL_EINVAL,
 		    "json: cannot unmarshal %s into Go struct field %s.%s of type string",
-		    api_json_type_name(v), type, key);
+		    schema_json_kind(v), type, key);
 		return -1;
 	}
 	*out = json_string_value(v);
@@ -248,7 +248,7 @@ static int body_bool(struct call *c, const char *type, const char *key, bool *ou
 		call_reply_errorf(
 		    c, SHOAL_EINVAL,
 		    "json: cannot unmarshal %s into Go struct field %s.%s of type bool",
-		    api_json_type_name(v), type, key);
+		    schema_json_kind(v), type, key);
 		return -1;
 	}
 	*out = json_is_true(v);
@@ -604,7 +604,7 @@ static int parse_body(struct call *c)
 	if (!json_is_object(c->body)) {
 		call_reply_errorf(c, SHOAL_EINVAL,
 				  "json: cannot unmarshal %s into Go value of type object",
-				  api_json_type_name(c->body));
+				  schema_json_kind(c->body));
 		return -1;
 	}
 	return 0;

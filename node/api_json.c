@@ -14,26 +14,6 @@
 
 #define GIT_COMMIT "shoal"
 
-const char *api_json_type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "object";
-	case JSON_ARRAY:
-		return "array";
-	case JSON_STRING:
-		return "string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "bool";
-	default:
-		return "null";
-	}
-}
-
 /* "PRETTY_NAME" of /etc/os-release, or "Linux". */
 static void os_name(char *out, size_t len)
 {

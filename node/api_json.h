@@ -18,9 +18,6 @@ json_t *api_json_swarm(const struct cluster_rec *c, bool with_tokens);
 /* A Node with its live fields: Status.State and ManagerStatus.Leader/Reachability. */
 json_t *api_json_node(const struct api_context *ctx, const struct node_rec *n);
 
-/* Go's name of a JSON value's type in unmarshal errors: "number", "string", ... */
-const char *api_json_type_name(const json_t *v);
-
 /* GET /nodes?filters=...: Docker's filter JSON, {"role":{"manager":true}} or
  * the older {"role":["manager"]}. Keys: id, name, role, membership, node.label. */
 struct api_node_filter {

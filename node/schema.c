@@ -1123,7 +1123,7 @@ int schema_to_json(const struct schema *s, const void *rec, json_t **out, struct
 	return to_json_rec(s, rec, out, 0, err);
 }
 
-static const char *json_kind(const json_t *j)
+const char *schema_json_kind(const json_t *j)
 {
 	switch (json_typeof(j)) {
 	case JSON_OBJECT:
@@ -1191,7 +1191,7 @@ static int field_type_error(const struct schema_field *f, const struct json_wher
 {
 	char buf[SEGMENT_MAX + 2];
 
-	return type_error(w, json_kind(v), go_type(f, buf), err);
+	return type_error(w, schema_json_kind(v), go_type(f, buf), err);
 }
 
 static int json_str(const struct schema_field *f, const struct json_where *w, const json_t *v,
@@ -1201,7 +1201,7 @@ static int json_str(const struct schema_field *f, const struct json_where *w, co
 
 	if (!json_is_string(v))
 		return f != NULL ? field_type_error(f, w, v, err)
-				 : type_error(w, json_kind(v), "string", err);
+				 : type_error(w, schema_json_kind(v), "string", err);
 	len = json_string_length(v);
 	if (len > SCHEMA_MAX_STRING)
 		return shoal_errf(err, SHOAL_EINVAL,
@@ -1459,7 +1459,7 @@ static int from_json_rec(const struct schema *s, void *rec, json_t *obj, const c
 				return shoal_errf(err, SHOAL_EINVAL,
 						  "json: cannot unmarshal %s into Go struct field "
 						  "%s.%.*s of type struct",
-						  json_kind(v), go, (int)(rest - 1 - w.rel), w.rel);
+						  schema_json_kind(v), go, (int)(rest - 1 - w.rel), w.rel);
 			cur = v;
 			p = rest;
 		}
@@ -1476,7 +1476,7 @@ int schema_from_json(const struct schema *s, void *rec, json_t *json, const char
 	if (!json_is_object(json))
 		return shoal_errf(err, SHOAL_EINVAL,
 				  "json: cannot unmarshal %s into Go value of type %s",
-				  json_kind(json), type_name);
+				  schema_json_kind(json), type_name);
 	if ((tmp = malloc(s->size)) == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	rv = schema_copy(s, tmp, rec, err);

@@ -168,6 +168,10 @@ int schema_to_json(const struct schema *s, const void *rec, json_t **out, struct
 int schema_from_json(const struct schema *s, void *rec, json_t *json, const char *prefix,
 		     const char *type_name, struct shoal_err *err);
 
+/* Go's name of a JSON value's type, as in its unmarshal errors: "object",
+ * "array", "string", "number", "bool" or "null". */
+const char *schema_json_kind(const json_t *j);
+
 /* The name of @value in @table, or NULL. */
 const char *schema_enum_name(const struct schema_enum *table, int value);
 /* Find @name in @table. Returns 0, or -1 if it is not there. */
