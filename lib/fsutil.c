@@ -22,30 +22,6 @@ void cleanup_closep(int *fd)
 		close(*fd);
 }
 
-int fs_mkdir_p(const char *path, mode_t mode, struct shoal_err *err)
-{
-	char tmp[4096];
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof(tmp))
-		return shoal_errf(err, SHOAL_EINVAL, "path too long or empty: '%s'", path);
-	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-			return shoal_errf(err, SHOAL_EIO, "create directory %s: %s", tmp,
-					  strerror(errno));
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-		return shoal_errf(err, SHOAL_EIO, "create directory %s: %s", tmp, strerror(errno));
-	if (chmod(tmp, mode) != 0)
-		return shoal_errf(err, SHOAL_EIO, "chmod %s: %s", tmp, strerror(errno));
-	return 0;
-}
-
 static int fsync_dir_of(const char *path)
 {
 	char dir[4096];
@@ -68,6 +44,36 @@ static int fsync_dir_of(const char *path)
 	rv = fsync(fd);
 	close(fd);
 	return rv;
+}
+
+int fs_mkdir_p(const char *path, mode_t mode, struct shoal_err *err)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return shoal_errf(err, SHOAL_EINVAL, "path too long or empty: '%s'", path);
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			return shoal_errf(err, SHOAL_EIO, "create directory %s: %s", tmp,
+					  strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) == 0) {
+		/* Make the new entry durable in its parent. */
+		if (fsync_dir_of(tmp) != 0)
+			return shoal_errf(err, SHOAL_EIO, "fsync directory of %s: %s", tmp,
+					  strerror(errno));
+	} else if (errno != EEXIST) {
+		return shoal_errf(err, SHOAL_EIO, "create directory %s: %s", tmp, strerror(errno));
+	}
+	if (chmod(tmp, mode) != 0)
+		return shoal_errf(err, SHOAL_EIO, "chmod %s: %s", tmp, strerror(errno));
+	return 0;
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
@@ -181,6 +187,16 @@ int fs_lock(const char *path, int *fd, struct shoal_err *err)
 		return shoal_errf(err, SHOAL_EIO, "lock %s: %s", path, strerror(e));
 	}
 	*fd = f;
+	return 0;
+}
+
+int fs_unlink_durable(const char *path, struct shoal_err *err)
+{
+	if (unlink(path) != 0 && errno != ENOENT)
+		return shoal_errf(err, SHOAL_EIO, "remove %s: %s", path, strerror(errno));
+	if (fsync_dir_of(path) != 0 && errno != ENOENT)
+		return shoal_errf(err, SHOAL_EIO, "fsync directory of %s: %s", path,
+				  strerror(errno));
 	return 0;
 }
 

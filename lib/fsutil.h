@@ -29,6 +29,10 @@ int fs_read_all(const char *path, size_t max, char **out, size_t *len, struct sh
  * success *@fd holds the lock until closed. SHOAL_EBUSY if another holds it. */
 int fs_lock(const char *path, int *fd, struct shoal_err *err);
 
+/* Unlink the file @path and fsync its directory, so the removal survives a
+ * power loss. A missing file is not an error. */
+int fs_unlink_durable(const char *path, struct shoal_err *err);
+
 /* Remove @path and everything below it. A missing path is not an error. */
 int fs_rm_rf(const char *path, struct shoal_err *err);
 

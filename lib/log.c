@@ -65,6 +65,11 @@ void log_write(enum log_level level, const char *module, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Messages quote what clients sent: no control character may forge a
+	 * line or a terminal sequence. */
+	for (char *p = msg; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -74,6 +79,14 @@ void log_write(enum log_level level, const char *module, const char *fmt, ...)
 	if (out_format == LOG_FORMAT_JSON) {
 		json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level",
 				      level_names[level], "module", module, "msg", msg);
+		if (o == NULL) {
+			/* Not UTF-8 (a client's bytes): keep the line, lose those bytes. */
+			for (char *p = msg; *p != '\0'; p++)
+				if ((unsigned char)*p >= 0x80)
+					*p = '?';
+			o = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level",
+				      level_names[level], "module", module, "msg", msg);
+		}
 		char *line = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 		if (line != NULL)
 			fprintf(stderr, "%s\n", line);

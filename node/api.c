@@ -13,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "lib/buf.h"
 #include "lib/clock.h"
+#include "lib/fsutil.h"
 #include "lib/log.h"
 #include "node/api_json.h"
 #include "node/command.h"
@@ -111,9 +114,21 @@ static void call_reply_json(struct call *c, int status, json_t *json)
 	call_free(c);
 }
 
+/* Docker's error body. http_error_body() copes with messages that are not
+ * UTF-8 (a user's input cut at the error holder's length, say). */
 static void call_reply_status(struct call *c, int status, const char *message)
 {
-	call_reply_json(c, status, json_pack("{s:s}", "message", message));
+	struct buf body;
+
+	buf_init(&body);
+	if (http_error_body(&body, message) != 0 || buf_append(&body, "\n", 1) != 0) {
+		static const char oom[] = "{\"message\":\"out of memory\"}\n";
+		http_respond(c->res, 500, "application/json", oom, sizeof(oom) - 1);
+	} else {
+		http_respond(c->res, status, "application/json", body.data, body.len);
+	}
+	buf_free(&body);
+	call_free(c);
 }
 
 static void call_reply_error(struct call *c, int code, const char *message)
@@ -164,13 +179,24 @@ static const struct store *manager_store(struct call *c)
 }
 
 /* Parse a boolean query parameter the way Docker does ("1", "true"). */
+/* Docker's BoolValue: anything but "", "0", "no", "false" and "none" (any
+ * case, spaces trimmed) is true. */
 static bool query_bool(struct http_request *req, const char *key)
 {
-	char v[16];
+	static const char *const falsy[] = {"", "0", "no", "false", "none"};
+	char v[64], *p = v, *end;
 
 	if (!http_query_get(req, key, v, sizeof(v)))
 		return false;
-	return strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "True") == 0;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	end = p + strlen(p);
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(falsy); i++)
+		if (strcasecmp(p, falsy[i]) == 0)
+			return false;
+	return true;
 }
 
 /* --- system ----------------------------------------------------------------- */
@@ -186,6 +212,9 @@ static void h_ping(struct call *c)
 		break;
 	case SWARM_PENDING:
 		swarm_hdr = "pending";
+		break;
+	case SWARM_ERROR:
+		swarm_hdr = "error";
 		break;
 	default:
 		break;
@@ -340,12 +369,18 @@ static void h_nodes_list(struct call *c)
 	const struct store *st = manager_store(c);
 	struct api_node_filter filter;
 	struct shoal_err err;
-	char text[4096];
+	_cleanup_free_ char *text = NULL;
 	json_t *list;
 
 	if (st == NULL)
+		return; /* answered, and @c is gone */
+	/* A decoded value is never longer than the raw query. */
+	text = malloc(strlen(c->req->query) + 1);
+	if (text == NULL) {
+		call_reply_error(c, SHOAL_ENOMEM, "out of memory");
 		return;
-	if (!http_query_get(c->req, "filters", text, sizeof(text)))
+	}
+	if (!http_query_get(c->req, "filters", text, strlen(c->req->query) + 1))
 		text[0] = '\0';
 	if (api_node_filter_parse(&filter, text, &err) != 0) {
 		call_reply_error(c, SHOAL_EINVAL, err.msg);
@@ -396,78 +431,82 @@ static void clear_node_spec(struct node_rec *n)
 	n->spec.labels.n = 0;
 }
 
+int api_node_update_command(const struct store *st, const char *self_id, const char *ref,
+			    const char *version_text, json_t *body, int64_t now,
+			    struct command *cmd, struct shoal_err *err)
+{
+	const struct node_rec *cur = NULL;
+	struct node_rec next;
+	unsigned long long version;
+	char *end;
+	int rv;
+
+	if (version_text == NULL)
+		return shoal_errf(err, SHOAL_EINVAL,
+				  "invalid node version '': the version parameter is required");
+	/* Digits only: strtoull alone would take " -1" and wrap it. */
+	errno = 0;
+	version = strtoull(version_text, &end, 10);
+	if (version_text[0] < '0' || version_text[0] > '9' || *end != '\0' || errno != 0)
+		return shoal_errf(err, SHOAL_EINVAL, "invalid node version '%.64s': not a number",
+				  version_text);
+	/* No record is ever at the version that means "any" to a command. */
+	if ((uint64_t)version == COMMAND_EXPECT_ANY)
+		return shoal_errf(err, SHOAL_ECONFLICT, "update out of sequence");
+	rv = store_node_find(st, strcmp(ref, "self") == 0 ? self_id : ref, &cur, err);
+	if (rv != 0)
+		return rv;
+	/* Docker's NodeSpec must name a valid role and availability. */
+	for (const char *const *k = (const char *const[]){"Role", "Availability", NULL}; *k; k++) {
+		json_t *v = json_object_get(body, *k);
+		if (v == NULL || (json_is_string(v) && json_string_length(v) == 0))
+			return shoal_errf(err, SHOAL_EINVAL, "invalid %s: \"\"", *k);
+	}
+	rv = schema_copy(&node_schema, &next, cur, err);
+	if (rv != 0)
+		return rv;
+	/* The body replaces the whole spec, as in Docker. */
+	clear_node_spec(&next);
+	rv = schema_from_json(&node_schema, &next, body, "Spec", "NodeSpec", err);
+	if (rv != 0)
+		goto out;
+	if (cur->spec.role == NODE_ROLE_MANAGER && next.spec.role != NODE_ROLE_MANAGER &&
+	    count_managers(st) <= 1) {
+		rv = shoal_errf(err, SHOAL_EINVAL,
+				"attempting to demote the last manager of the swarm");
+		goto out;
+	}
+	if (next.spec.role != cur->spec.role) {
+		/* Every node is a manager until workers can join; demoting the one
+		 * manager is refused above. */
+		rv = shoal_errf(err, SHOAL_EINVAL,
+				"node %s cannot change role: promotion needs cluster membership "
+				"changes, which this version does not support yet",
+				cur->meta.id);
+		goto out;
+	}
+	next.meta.updated_at = now;
+	rv = command_put(cmd, RECORD_NODES, (uint64_t)version, &next, err);
+out:
+	schema_free(&node_schema, &next);
+	return rv;
+}
+
 static void h_node_update(struct call *c)
 {
 	const struct store *st = manager_store(c);
-	const struct node_rec *cur;
-	struct node_rec next;
 	struct command cmd;
 	struct shoal_err err;
 	char vtext[32];
-	char *end;
-	unsigned long long version;
 	int rv;
 
 	if (st == NULL)
 		return;
-	if (!http_query_get(c->req, "version", vtext, sizeof(vtext))) {
-		call_reply_error(c, SHOAL_EINVAL,
-				 "invalid node version '': the version parameter "
-				 "is required");
-		return;
-	}
-	errno = 0;
-	version = strtoull(vtext, &end, 10);
-	if (vtext[0] == '\0' || *end != '\0' || errno != 0 || vtext[0] == '-') {
-		call_reply_errorf(c, SHOAL_EINVAL, "invalid node version '%s': not a number",
-				  vtext);
-		return;
-	}
-	cur = find_node(c, st, c->param);
-	if (cur == NULL)
-		return;
-	/* Docker's NodeSpec must name a valid role and availability. */
-	for (const char *const *k = (const char *const[]){"Role", "Availability", NULL}; *k; k++) {
-		json_t *v = json_object_get(c->body, *k);
-		if (v == NULL || (json_is_string(v) && json_string_length(v) == 0)) {
-			call_reply_errorf(c, SHOAL_EINVAL, "invalid %s: \"\"", *k);
-			return;
-		}
-	}
-	rv = schema_copy(&node_schema, &next, cur, &err);
-	if (rv != 0) {
-		call_reply_error(c, rv, err.msg);
-		return;
-	}
-	/* The body replaces the whole spec, as in Docker. */
-	clear_node_spec(&next);
-	rv = schema_from_json(&node_schema, &next, c->body, "Spec", "NodeSpec", &err);
-	if (rv != 0) {
-		schema_free(&node_schema, &next);
-		call_reply_error(c, rv, err.msg);
-		return;
-	}
-	if (cur->spec.role == NODE_ROLE_MANAGER && next.spec.role != NODE_ROLE_MANAGER &&
-	    count_managers(st) <= 1) {
-		schema_free(&node_schema, &next);
-		call_reply_error(c, SHOAL_EINVAL,
-				 "attempting to demote the last manager of the swarm");
-		return;
-	}
-	if (next.spec.role != cur->spec.role) {
-		/* Workers arrive with cluster membership; until then every node is
-		 * the one manager, and demoting it is refused above. */
-		schema_free(&node_schema, &next);
-		call_reply_errorf(c, SHOAL_EINVAL,
-				  "node %s cannot change role: promotion needs cluster membership "
-				  "changes, which this version does not support yet",
-				  cur->meta.id);
-		return;
-	}
-	next.meta.updated_at = clock_now_ns();
 	command_init(&cmd);
-	rv = command_put(&cmd, RECORD_NODES, (uint64_t)version, &next, &err);
-	schema_free(&node_schema, &next);
+	rv = api_node_update_command(st, swarm_node_id(c->api->ctx.swarm), c->param,
+				     http_query_get(c->req, "version", vtext, sizeof(vtext)) ? vtext
+											     : NULL,
+				     c->body, clock_now_ns(), &cmd, &err);
 	if (rv == 0)
 		rv = swarm_propose(c->api->ctx.swarm, &cmd, node_update_done, c, &err);
 	command_free(&cmd);
@@ -615,7 +654,6 @@ void api_handle(void *arg, struct http_request *req, struct http_response *res)
 	struct api *api = arg;
 	struct call *c = calloc(1, sizeof *c);
 	const char *path, *method;
-	bool path_known = false;
 
 	if (c == NULL) {
 		static const char oom[] = "{\"message\":\"out of memory\"}\n";
@@ -636,7 +674,6 @@ void api_handle(void *arg, struct http_request *req, struct http_response *res)
 			continue;
 		if (strcmp(routes[i].method, method) != 0) {
 			free(param);
-			path_known = true;
 			continue;
 		}
 		c->param = param;
@@ -645,13 +682,9 @@ void api_handle(void *arg, struct http_request *req, struct http_response *res)
 		routes[i].fn(c);
 		return;
 	}
-	if (path_known) {
-		char msg[512];
-		snprintf(msg, sizeof(msg), "method %s is not allowed on %s", req->method, path);
-		call_reply_status(c, 405, msg);
-		return;
-	} else
-		call_reply_status(c, 404, "page not found");
+	/* Docker's router answers a known path with another method as it
+	 * answers an unknown one. */
+	call_reply_status(c, 404, "page not found");
 }
 
 int api_new(struct api **out, const struct api_context *ctx, struct shoal_err *err)

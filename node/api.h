@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "lib/err.h"
 #include "node/http.h"
 
@@ -12,6 +14,8 @@
 #define API_MIN_VERSION "1.24"
 
 struct swarm;
+struct store;
+struct command;
 
 /* What the API reads from the rest of the daemon. Pointers must outlive the api. */
 struct api_context {
@@ -32,6 +36,14 @@ void api_free(struct api *api);
 
 /* The http_handler_fn serving every request; @arg is the struct api. */
 void api_handle(void *arg, struct http_request *req, struct http_response *res);
+
+/* POST /nodes/{ref}/update?version=@version_text with NodeSpec @body: check
+ * everything against @st and append the change to @cmd, stamped @now. Returns
+ * 0, or an error code with Docker's message (400 for bad input, 404 for an
+ * unknown node, 409 for a version no record can have). */
+int api_node_update_command(const struct store *st, const char *self_id, const char *ref,
+			    const char *version_text, json_t *body, int64_t now,
+			    struct command *cmd, struct shoal_err *err);
 
 /* The HTTP status for a shoal error code (400, 404, 409, 503, ...). */
 int api_status_for(int code);

@@ -98,7 +98,7 @@ static json_t *info_swarm(const struct api_context *ctx)
 	o = json_pack("{s:s, s:s, s:s, s:b, s:s}", "NodeID", swarm_node_id(s), "NodeAddr",
 		      node_addr, "LocalNodeState",
 		      st == SWARM_CLOSED || st == SWARM_LEAVING ? "inactive" : swarm_state_name(st),
-		      "ControlAvailable", cluster != NULL, "Error", "");
+		      "ControlAvailable", cluster != NULL, "Error", swarm_error(s));
 	if (o == NULL || cluster == NULL)
 		return o;
 	remotes = json_array();
@@ -252,6 +252,14 @@ int api_node_filter_parse(struct api_node_filter *f, const char *text, struct sh
 				if (json_is_string(item))
 					json_array_append(vals, item);
 			}
+		} else {
+			int rv = shoal_errf(
+			    err, SHOAL_EINVAL,
+			    "invalid filter '%s': want an object or a list of values", key);
+			json_decref(vals);
+			json_decref(in);
+			api_node_filter_free(f);
+			return rv;
 		}
 		json_object_set_new(f->terms, key, vals);
 	}

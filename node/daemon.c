@@ -34,6 +34,7 @@ struct daemon_opts {
 	enum log_format log_format;
 	unsigned election_ms;
 	unsigned heartbeat_ms;
+	unsigned snapshot_interval;
 };
 
 struct daemon {
@@ -69,7 +70,9 @@ static void usage(FILE *out)
 		"      --log-level LEVEL       debug, info, warn, error, fatal (default info)\n"
 		"      --log-format FORMAT     text or json (default text)\n"
 		"      --raft-election-timeout MS, --raft-heartbeat-timeout MS\n"
-		"                              Raft timers (default 1000 and 100)\n",
+		"                              Raft timers (default 1000 and 100)\n"
+		"      --raft-snapshot-interval N\n"
+		"                              Raft entries between snapshots (default 10000)\n",
 		DEFAULT_STATE_DIR, DEFAULT_SOCKET);
 }
 
@@ -81,6 +84,20 @@ static int parse_ms(const char *flag, const char *s, unsigned *out)
 	if (*s == '\0' || *end != '\0' || v == 0 || v > 600000) {
 		fprintf(stderr, "shoal daemon: invalid value \"%s\" for %s: want milliseconds\n", s,
 			flag);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_count(const char *flag, const char *s, unsigned *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (*s < '0' || *s > '9' || *end != '\0' || v < 8 || v > 10000000) {
+		fprintf(stderr, "shoal daemon: invalid value \"%s\" for %s: want 8 to 10000000\n",
+			s, flag);
 		return -1;
 	}
 	*out = (unsigned)v;
@@ -99,7 +116,8 @@ static int parse_flags(int argc, char **argv, struct daemon_opts *o)
 		OPT_LOG_LEVEL,
 		OPT_LOG_FORMAT,
 		OPT_ELECTION,
-		OPT_HEARTBEAT
+		OPT_HEARTBEAT,
+		OPT_SNAPSHOT
 	};
 	static const struct option longopts[] = {
 	    {"state-dir", required_argument, NULL, OPT_STATE},
@@ -112,6 +130,7 @@ static int parse_flags(int argc, char **argv, struct daemon_opts *o)
 	    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 	    {"raft-election-timeout", required_argument, NULL, OPT_ELECTION},
 	    {"raft-heartbeat-timeout", required_argument, NULL, OPT_HEARTBEAT},
+	    {"raft-snapshot-interval", required_argument, NULL, OPT_SNAPSHOT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -177,6 +196,11 @@ static int parse_flags(int argc, char **argv, struct daemon_opts *o)
 			break;
 		case OPT_HEARTBEAT:
 			if (parse_ms("--raft-heartbeat-timeout", optarg, &o->heartbeat_ms) != 0)
+				return 1;
+			break;
+		case OPT_SNAPSHOT:
+			if (parse_count("--raft-snapshot-interval", optarg,
+					&o->snapshot_interval) != 0)
 				return 1;
 			break;
 		case 'h':
@@ -288,6 +312,7 @@ static int start(struct daemon *d, struct shoal_err *err)
 	scfg.advertise_addr = d->opts.advertise_addr;
 	scfg.election_timeout_ms = d->opts.election_ms;
 	scfg.heartbeat_timeout_ms = d->opts.heartbeat_ms;
+	scfg.snapshot_interval = d->opts.snapshot_interval;
 	rv = swarm_open(&d->swarm, &d->loop, &scfg, err);
 	if (rv != 0) {
 		shoal_err_wrap(err, "resume swarm state");

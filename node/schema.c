@@ -1459,7 +1459,8 @@ static int from_json_rec(const struct schema *s, void *rec, json_t *obj, const c
 				return shoal_errf(err, SHOAL_EINVAL,
 						  "json: cannot unmarshal %s into Go struct field "
 						  "%s.%.*s of type struct",
-						  schema_json_kind(v), go, (int)(rest - 1 - w.rel), w.rel);
+						  schema_json_kind(v), go, (int)(rest - 1 - w.rel),
+						  w.rel);
 			cur = v;
 			p = rest;
 		}

@@ -5,6 +5,7 @@
  *   ACTIVE --leave--> LEAVING --raft closed, state erased--> INACTIVE
  *   ACTIVE --init --force-new-cluster--> PENDING (raft recovered as sole voter)
  *   (restart with state on disk) --open--> PENDING --> ACTIVE
+ *   INACTIVE/PENDING --raft cannot start--> ERROR --leave --force--> LEAVING
  *
  * Files: STATE_DIR/swarm/state.json (node id, Raft id, addresses), node.key
  * (identity, 0600), root.key (cluster root key, 0600); STATE_DIR/raft (the log). */
@@ -46,6 +47,7 @@ struct swarm {
 	char *cfg_advertise;
 	unsigned election_ms;
 	unsigned heartbeat_ms;
+	unsigned snapshot_interval;
 
 	/* This node, from state.json. */
 	char node_id[ID_LEN + 1];
@@ -61,6 +63,10 @@ struct swarm {
 	uint64_t settle_deadline;
 	bool settling;		/* a barrier or the initial proposal is in flight */
 	bool consensus_closing; /* leave or force-new-cluster is restarting Raft */
+	uv_timer_t stop_timer;	/* defers raft_close out of whatever callback asked for it */
+	void (*after_stop)(void *arg);
+	unsigned open_timers;	   /* handles still to close on swarm_close */
+	char error[SHOAL_ERR_LEN]; /* why the node is in SWARM_ERROR */
 
 	/* The one init/leave operation in progress. */
 	swarm_done_cb op_cb;
@@ -71,7 +77,8 @@ struct swarm {
 	void *close_arg;
 };
 
-static const char *const state_names[] = {"inactive", "pending", "active", "leaving", "closed"};
+static const char *const state_names[] = {"inactive", "pending", "active",
+					  "leaving",  "error",	 "closed"};
 
 const char *swarm_state_name(enum swarm_state st)
 {
@@ -81,18 +88,47 @@ const char *swarm_state_name(enum swarm_state st)
 /* Move to @to, checking the transition against the table above. */
 static void set_state(struct swarm *s, enum swarm_state to)
 {
-	static const bool allowed[5][5] = {
-	    /* from INACTIVE */ {false, true, false, false, true},
-	    /* from PENDING  */ {true, false, true, true, true},
-	    /* from ACTIVE   */ {false, true, false, true, true},
-	    /* from LEAVING  */ {true, false, false, false, true},
-	    /* from CLOSED   */ {false, false, false, false, false},
+	static const bool allowed[6][6] = {
+	    /*                   INACTIVE PENDING ACTIVE LEAVING ERROR  CLOSED */
+	    /* from INACTIVE */ {false, true, false, false, true, true},
+	    /* from PENDING  */ {true, false, true, true, true, true},
+	    /* from ACTIVE   */ {false, true, false, true, false, true},
+	    /* from LEAVING  */ {true, false, false, false, false, true},
+	    /* from ERROR    */ {false, false, false, true, false, true},
+	    /* from CLOSED   */ {false, false, false, false, false, false},
 	};
 
 	PRE(allowed[s->state][to]);
 	(void)allowed;
 	log_debug("swarm", "state %s -> %s", state_names[s->state], state_names[to]);
 	s->state = to;
+}
+
+static void do_stop(uv_timer_t *t)
+{
+	struct swarm *s = t->data;
+
+	consensus_close(s->consensus, s->after_stop, s);
+}
+
+/* Close Raft, then call @next. Never calls raft_close() on the caller's stack:
+ * the request that asked may be answered from inside a raft callback (its
+ * connection's next pipelined request runs there too). */
+static void stop_consensus(struct swarm *s, void (*next)(void *arg))
+{
+	s->consensus_closing = true;
+	s->after_stop = next;
+	uv_timer_start(&s->stop_timer, do_stop, 0, 0);
+}
+
+/* Raft could not be started for a node that has swarm state: keep the daemon
+ * up (Docker does the same) and say why; leaving is still possible. */
+static void enter_error(struct swarm *s, const struct shoal_err *err)
+{
+	snprintf(s->error, sizeof(s->error), "%s", err->msg);
+	if (s->state != SWARM_ERROR)
+		set_state(s, SWARM_ERROR);
+	log_error("swarm", "%s", err->msg);
 }
 
 static void op_finish(struct swarm *s, int status, const struct shoal_err *err)
@@ -264,11 +300,16 @@ static char *path_join(const char *a, const char *b)
 static int erase_state(struct swarm *s, struct shoal_err *err)
 {
 	_cleanup_free_ char *raft_dir = path_join(s->state_dir, "raft");
+	_cleanup_free_ char *state = path_join(s->swarm_dir, "state.json");
 	int rv;
 
-	if (raft_dir == NULL)
+	if (raft_dir == NULL || state == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
-	rv = fs_rm_rf(s->swarm_dir, err);
+	/* state.json going is the commit point: without it the node is not a
+	 * member, whatever else a crash leaves behind (init wipes leftovers). */
+	rv = fs_unlink_durable(state, err);
+	if (rv == 0)
+		rv = fs_rm_rf(s->swarm_dir, err);
 	if (rv == 0)
 		rv = fs_rm_rf(raft_dir, err);
 	return rv;
@@ -318,8 +359,9 @@ static int load_state(struct swarm *s, struct shoal_err *err)
 	    strlen(listen) >= ADDR_LEN || strlen(advertise) >= ADDR_LEN) {
 		json_decref(o);
 		return shoal_errf(err, SHOAL_EPROTO,
-				  "%s is damaged; move %s away to start this node afresh", path,
-				  s->swarm_dir);
+				  "%s is damaged; move %s and %s/raft away to start this node "
+				  "afresh",
+				  path, s->swarm_dir, s->state_dir);
 	}
 	memcpy(s->node_id, node_id, ID_LEN + 1);
 	s->raft_id = (uint64_t)raft_id;
@@ -333,6 +375,13 @@ static int load_state(struct swarm *s, struct shoal_err *err)
 /* --- Raft ----------------------------------------------------------------- */
 
 static void settle_tick(uv_timer_t *t);
+
+/* Entries kept after a snapshot for followers that lag (Docker's
+ * LogEntriesForSlowFollowers, 500), never more than half the interval. */
+static unsigned slow_follower_entries(const struct swarm *s)
+{
+	return s->snapshot_interval < 1000 ? s->snapshot_interval / 2 : 500;
+}
 
 static int start_consensus(struct swarm *s, enum consensus_mode mode, struct shoal_err *err)
 {
@@ -350,17 +399,19 @@ static int start_consensus(struct swarm *s, enum consensus_mode mode, struct sho
 	memset(&cfg, 0, sizeof cfg);
 	cfg.id = s->raft_id;
 	cfg.address = s->advertise_addr;
-	cfg.bind = s->listen_addr;
 	cfg.dir = raft_dir;
 	cfg.election_timeout_ms = s->election_ms;
 	cfg.heartbeat_timeout_ms = s->heartbeat_ms;
+	cfg.snapshot_threshold = s->snapshot_interval;
+	cfg.snapshot_trailing = slow_follower_entries(s);
 	store_fsm(s->store, &cfg.fsm);
 	rv = consensus_start(&s->consensus, s->loop, &cfg, mode, err);
 	if (rv != 0) {
 		shoal_err_wrap(err, "start raft");
 		return rv;
 	}
-	set_state(s, SWARM_PENDING);
+	if (s->state != SWARM_PENDING)
+		set_state(s, SWARM_PENDING);
 	s->settle_deadline = clock_mono_ms() + INIT_TIMEOUT_MS;
 	uv_timer_start(&s->settle_timer, settle_tick, 0, SETTLE_POLL_MS);
 	return 0;
@@ -465,8 +516,8 @@ static int set_bytes(struct schema_bytes *b, const unsigned char *data, size_t l
 }
 
 /* The cluster record of a new swarm whose root key is @root. */
-static int make_cluster(struct cluster_rec *c, const struct identity *root, int64_t now,
-			struct shoal_err *err)
+static int make_cluster(struct swarm *s, struct cluster_rec *c, const struct identity *root,
+			int64_t now, struct shoal_err *err)
 {
 	char fp[FINGERPRINT_LEN + 1], worker[TOKEN_LEN + 1], manager[TOKEN_LEN + 1];
 	char pk64[sodium_base64_ENCODED_LEN(IDENTITY_PK_LEN, sodium_base64_VARIANT_ORIGINAL)];
@@ -489,6 +540,8 @@ static int make_cluster(struct cluster_rec *c, const struct identity *root, int6
 			  sodium_base64_VARIANT_ORIGINAL);
 	snprintf(trust, sizeof(trust), "shoal-root ed25519 %s\n", pk64);
 	c->meta.id = strdup(id);
+	c->spec.raft.snapshot_interval = s->snapshot_interval;
+	c->spec.raft.log_entries_for_slow_followers = slow_follower_entries(s);
 	c->meta.created_at = c->meta.updated_at = now;
 	c->tls_info.trust_root = strdup(trust);
 	sodium_bin2base64(subject64, sizeof(subject64), (const unsigned char *)subject,
@@ -552,7 +605,7 @@ static int propose_initial_records(struct swarm *s, struct shoal_err *err)
 	rv = identity_load(&root, root_path, err);
 	if (rv != 0)
 		return rv;
-	rv = make_cluster(&c, &root, now, err);
+	rv = make_cluster(s, &c, &root, now, err);
 	sodium_memzero(&root, sizeof root);
 	if (rv == 0)
 		rv = make_self(s, &n, now, err);
@@ -588,8 +641,12 @@ int swarm_open(struct swarm **out, uv_loop_t *loop, const struct swarm_config *c
 	s->cfg_advertise = cfg->advertise_addr != NULL ? strdup(cfg->advertise_addr) : NULL;
 	s->election_ms = cfg->election_timeout_ms;
 	s->heartbeat_ms = cfg->heartbeat_timeout_ms;
+	s->snapshot_interval = cfg->snapshot_interval != 0 ? cfg->snapshot_interval : 10000;
 	uv_timer_init(loop, &s->settle_timer);
 	s->settle_timer.data = s;
+	uv_timer_init(loop, &s->stop_timer);
+	s->stop_timer.data = s;
+	s->open_timers = 2;
 	*out = s;
 	if (s->state_dir == NULL || s->swarm_dir == NULL || s->hostname == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
@@ -606,7 +663,13 @@ int swarm_open(struct swarm **out, uv_loop_t *loop, const struct swarm_config *c
 	if (rv != 0)
 		return rv;
 	log_info("swarm", "resuming node %s from %s", s->node_id, s->swarm_dir);
-	return start_consensus(s, s->bootstrapped ? CONSENSUS_BOOTSTRAP : CONSENSUS_RESUME, err);
+	rv = start_consensus(s, s->bootstrapped ? CONSENSUS_BOOTSTRAP : CONSENSUS_RESUME, err);
+	if (rv != 0) {
+		store_free(s->store);
+		s->store = NULL;
+		enter_error(s, err);
+	}
+	return 0;
 }
 
 static uint64_t new_raft_id(void)
@@ -657,13 +720,18 @@ static void recovered_restart(void *arg)
 
 	s->consensus = NULL;
 	s->consensus_closing = false;
+	/* Raft replays the whole log into the state machine: start it empty. */
+	store_free(s->store);
+	s->store = NULL;
 	if (s->closing) {
 		close_consensus_done(s);
 		return;
 	}
 	rv = start_consensus(s, CONSENSUS_RECOVER, &err);
-	if (rv != 0)
+	if (rv != 0) {
+		enter_error(s, &err);
 		op_finish(s, rv, &err);
+	}
 }
 
 int swarm_init(struct swarm *s, const struct swarm_init_req *req, swarm_done_cb cb, void *arg,
@@ -678,9 +746,9 @@ int swarm_init(struct swarm *s, const struct swarm_init_req *req, swarm_done_cb 
 		/* Keep all state; restart Raft with this node as its only voter. */
 		s->op_cb = cb;
 		s->op_arg = arg;
+		uv_timer_stop(&s->settle_timer);
 		set_state(s, SWARM_PENDING);
-		s->consensus_closing = true;
-		consensus_close(s->consensus, recovered_restart, s);
+		stop_consensus(s, recovered_restart);
 		return 0;
 	}
 	if (s->state != SWARM_INACTIVE)
@@ -693,7 +761,11 @@ int swarm_init(struct swarm *s, const struct swarm_init_req *req, swarm_done_cb 
 		return rv;
 	memcpy(s->listen_addr, listen, ADDR_LEN);
 	memcpy(s->advertise_addr, advertise, ADDR_LEN);
-	rv = create_identity(s, err);
+	/* A crash while leaving, or a state.json moved away by hand, may leave
+	 * an old log behind: a new cluster starts from nothing. */
+	rv = erase_state(s, err);
+	if (rv == 0)
+		rv = create_identity(s, err);
 	if (rv == 0)
 		rv = start_consensus(s, CONSENSUS_BOOTSTRAP, err);
 	if (rv != 0) {
@@ -736,13 +808,18 @@ static void left(void *arg)
 	op_finish(s, rv, rv != 0 ? &err : NULL);
 }
 
+static void left_later(uv_timer_t *t)
+{
+	left(t->data);
+}
+
 int swarm_leave(struct swarm *s, bool force, swarm_done_cb cb, void *arg, struct shoal_err *err)
 {
 	if (s->op_cb != NULL)
 		return shoal_errf(err, SHOAL_EBUSY, "another swarm operation is in progress");
 	if (s->state == SWARM_INACTIVE)
 		return shoal_errf(err, SHOAL_ESTATE, "This node is not part of a swarm");
-	if (s->state != SWARM_ACTIVE && s->state != SWARM_PENDING)
+	if (s->state != SWARM_ACTIVE && s->state != SWARM_PENDING && s->state != SWARM_ERROR)
 		return shoal_errf(err, SHOAL_ESTATE, "This node is %s", state_names[s->state]);
 	/* Every node of a swarm is a manager until workers arrive with the
 	 * cluster issue; Docker demands --force to leave as a manager. */
@@ -756,8 +833,10 @@ int swarm_leave(struct swarm *s, bool force, swarm_done_cb cb, void *arg, struct
 	s->op_arg = arg;
 	uv_timer_stop(&s->settle_timer);
 	set_state(s, SWARM_LEAVING);
-	s->consensus_closing = true;
-	consensus_close(s->consensus, left, s);
+	if (s->consensus != NULL)
+		stop_consensus(s, left);
+	else
+		uv_timer_start(&s->stop_timer, left_later, 0, 0);
 	return 0;
 }
 
@@ -812,6 +891,8 @@ int swarm_propose(struct swarm *s, const struct command *cmd, swarm_done_cb cb, 
 		    err, SHOAL_ESTATE,
 		    "This node is not a swarm manager. Use \"docker swarm init\" or "
 		    "\"docker swarm join\" to connect this node to swarm and try again.");
+	if (s->consensus == NULL || s->consensus_closing)
+		return shoal_errf(err, SHOAL_EUNAVAIL, "raft is restarting; retry");
 	rv = command_encode(cmd, &buf, &len, err);
 	if (rv != 0)
 		return rv;
@@ -836,6 +917,8 @@ static void timer_closed(uv_handle_t *h)
 	void (*cb)(void *) = s->close_cb;
 	void *arg = s->close_arg;
 
+	if (--s->open_timers > 0)
+		return;
 	store_free(s->store);
 	free(s->state_dir);
 	free(s->swarm_dir);
@@ -854,6 +937,7 @@ static void close_consensus_done(void *arg)
 
 	s->consensus = NULL;
 	uv_close((uv_handle_t *)&s->settle_timer, timer_closed);
+	uv_close((uv_handle_t *)&s->stop_timer, timer_closed);
 }
 
 void swarm_close(struct swarm *s, void (*cb)(void *arg), void *arg)
@@ -868,7 +952,7 @@ void swarm_close(struct swarm *s, void (*cb)(void *arg), void *arg)
 		shoal_errf(&err, SHOAL_ESHUTDOWN, "the daemon is shutting down");
 		op_finish(s, SHOAL_ESHUTDOWN, &err);
 	}
-	s->state = SWARM_CLOSED;
+	set_state(s, SWARM_CLOSED);
 	if (s->consensus_closing)
 		return; /* left() or recovered_restart() finishes the close */
 	if (s->consensus != NULL)
@@ -882,6 +966,11 @@ void swarm_close(struct swarm *s, void (*cb)(void *arg), void *arg)
 enum swarm_state swarm_state(const struct swarm *s)
 {
 	return s->state;
+}
+
+const char *swarm_error(const struct swarm *s)
+{
+	return s->state == SWARM_ERROR ? s->error : "";
 }
 
 const struct store *swarm_store(const struct swarm *s)

@@ -20,10 +20,11 @@ enum swarm_state {
 	SWARM_PENDING,	/* Raft is starting or the initial records are not committed yet */
 	SWARM_ACTIVE,	/* a manager serving the cluster state */
 	SWARM_LEAVING,	/* Raft is shutting down; state is wiped next */
+	SWARM_ERROR,	/* swarm state on disk, but Raft could not start: see swarm_error() */
 	SWARM_CLOSED,	/* swarm_close() was called */
 };
 
-/* "inactive", "pending", "active", "leaving", "closed". */
+/* "inactive", "pending", "active", "leaving", "error", "closed". */
 const char *swarm_state_name(enum swarm_state st);
 
 struct swarm_config {
@@ -33,12 +34,14 @@ struct swarm_config {
 	const char *advertise_addr; /* daemon --advertise-addr, or NULL */
 	unsigned election_timeout_ms;
 	unsigned heartbeat_timeout_ms;
+	unsigned snapshot_interval; /* Raft entries between snapshots; 0: 10000 (Docker's) */
 };
 
 struct swarm;
 
 /* Create the swarm object. If STATE_DIR/swarm holds a node's state, resume it:
- * same node id, same cluster, Raft replays its log. */
+ * same node id, same cluster, Raft replays its log. If Raft cannot start (its
+ * port is taken, say) the node is in SWARM_ERROR and this still returns 0. */
 int swarm_open(struct swarm **out, uv_loop_t *loop, const struct swarm_config *cfg,
 	       struct shoal_err *err);
 
@@ -46,6 +49,9 @@ int swarm_open(struct swarm **out, uv_loop_t *loop, const struct swarm_config *c
 void swarm_close(struct swarm *s, void (*cb)(void *arg), void *arg);
 
 enum swarm_state swarm_state(const struct swarm *s);
+
+/* Why the node is in SWARM_ERROR; "" otherwise. */
+const char *swarm_error(const struct swarm *s);
 
 /* The store: NULL unless the node is pending or active. */
 const struct store *swarm_store(const struct swarm *s);

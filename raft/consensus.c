@@ -14,6 +14,7 @@ struct consensus {
 	struct raft raft;
 	struct raft_io io;
 	struct raft_uv_transport transport;
+	bool secure; /* transport is a secure_transport */
 	struct fsm_adapter adapter;
 	bool closing;
 	void (*close_cb)(void *arg);
@@ -27,6 +28,14 @@ struct proposal {
 	consensus_apply_cb cb;
 	void *arg;
 };
+
+static void close_transport(struct consensus *c)
+{
+	if (c->secure)
+		secure_transport_free(&c->transport);
+	else
+		raft_uv_tcp_close(&c->transport);
+}
 
 static int status_from_raft(int rv)
 {
@@ -78,16 +87,29 @@ int consensus_start(struct consensus **out, uv_loop_t *loop, const struct consen
 	if (c == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory starting raft");
 
-	rv = raft_uv_tcp_init(&c->transport, loop);
-	if (rv != 0) {
-		rv = shoal_errf(err, status_from_raft(rv), "raft transport: %s", raft_strerror(rv));
-		goto err_alloc;
-	}
-	if (cfg->bind != NULL) {
-		rv = raft_uv_tcp_set_bind_address(&c->transport, cfg->bind);
+	if (cfg->secure != NULL) {
+		rv = secure_transport_init(&c->transport, cfg->secure, err);
+		if (rv != 0)
+			goto err_alloc;
+		c->secure = true;
+	} else {
+		rv = raft_uv_tcp_init(&c->transport, loop);
 		if (rv != 0) {
-			rv = shoal_errf(err, SHOAL_EINVAL, "invalid listen address '%s': %s",
-					cfg->bind, raft_strerror(rv));
+			rv = shoal_errf(err, status_from_raft(rv), "raft transport: %s",
+					raft_strerror(rv));
+			goto err_alloc;
+		}
+	}
+	if (!c->secure) {
+		/* Plain TCP is neither authenticated nor encrypted: it only ever
+		 * serves a one-node cluster, so nobody else needs to reach it. */
+		const char *port = strrchr(cfg->address, ':');
+		char bind[32];
+		snprintf(bind, sizeof(bind), "127.0.0.1%s", port != NULL ? port : "");
+		rv = raft_uv_tcp_set_bind_address(&c->transport, bind);
+		if (rv != 0) {
+			rv = shoal_errf(err, SHOAL_EINVAL, "invalid raft address '%s': %s",
+					cfg->address, raft_strerror(rv));
 			goto err_transport;
 		}
 	}
@@ -141,7 +163,13 @@ int consensus_start(struct consensus **out, uv_loop_t *loop, const struct consen
 	}
 	rv = raft_start(&c->raft);
 	if (rv != 0) {
-		rv = shoal_errf(err, status_from_raft(rv), "raft start: %s", raft_errmsg(&c->raft));
+		const char *why = raft_errmsg(&c->raft);
+		if (why == NULL || why[0] == '\0')
+			why = c->io.errmsg[0] != '\0' ? c->io.errmsg : raft_strerror(rv);
+		rv = shoal_errf(err, status_from_raft(rv),
+				"raft start on %s: %s (is the port in "
+				"use?)",
+				cfg->address, why);
 		goto err_raft;
 	}
 	*out = c;
@@ -155,7 +183,7 @@ err_raft:
 err_io:
 	raft_uv_close(&c->io);
 err_transport:
-	raft_uv_tcp_close(&c->transport);
+	close_transport(c);
 err_alloc:
 	free(c);
 	return rv;
@@ -243,6 +271,114 @@ int consensus_barrier(struct consensus *c, consensus_barrier_cb cb, void *arg,
 	return 0;
 }
 
+/* A membership change: raft_add -> committed -> raft_assign(VOTER) ->
+ * committed -> cb(0); or raft_assign/raft_remove alone. Any failure -> cb(error). */
+struct change {
+	struct raft_change req;
+	struct consensus *c;
+	uint64_t id;
+	bool then_assign_voter;
+	consensus_change_cb cb;
+	void *arg;
+};
+
+static void change_done(struct raft_change *req, int status)
+{
+	struct change *ch = req->data;
+	int rv;
+
+	if (status == 0 && ch->then_assign_voter && !ch->c->closing) {
+		ch->then_assign_voter = false;
+		rv = raft_assign(&ch->c->raft, &ch->req, ch->id, RAFT_VOTER, change_done);
+		if (rv == 0)
+			return;
+		status = rv;
+	}
+	ch->cb(ch->arg, status_from_raft(status));
+	free(ch);
+}
+
+/* A new change request, or NULL with the reason in *@rv and @err. */
+static struct change *change_new(struct consensus *c, uint64_t id, consensus_change_cb cb,
+				 void *arg, int *rv, struct shoal_err *err)
+{
+	struct change *ch;
+
+	if (c->closing) {
+		*rv = shoal_errf(err, SHOAL_ESHUTDOWN, "the node is shutting down");
+		return NULL;
+	}
+	if (raft_state(&c->raft) != RAFT_LEADER) {
+		*rv = shoal_errf(err, SHOAL_ENOTLEADER, "this manager is not the raft leader");
+		return NULL;
+	}
+	ch = calloc(1, sizeof *ch);
+	if (ch == NULL) {
+		*rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	ch->req.data = ch;
+	ch->c = c;
+	ch->id = id;
+	ch->cb = cb;
+	ch->arg = arg;
+	return ch;
+}
+
+static int change_failed(struct change *ch, int rv, const char *what, struct shoal_err *err)
+{
+	free(ch);
+	return shoal_errf(err, rv == RAFT_CANTCHANGE ? SHOAL_EBUSY : status_from_raft(rv),
+			  "raft %s: %s", what, raft_strerror(rv));
+}
+
+int consensus_add_voter(struct consensus *c, uint64_t id, const char *address,
+			consensus_change_cb cb, void *arg, struct shoal_err *err)
+{
+	int rv = 0;
+	struct change *ch = change_new(c, id, cb, arg, &rv, err);
+
+	if (ch == NULL)
+		return rv;
+	ch->then_assign_voter = true;
+	rv = raft_add(&c->raft, &ch->req, id, address, change_done);
+	return rv == 0 ? 0 : change_failed(ch, rv, "add", err);
+}
+
+int consensus_demote(struct consensus *c, uint64_t id, consensus_change_cb cb, void *arg,
+		     struct shoal_err *err)
+{
+	int rv = 0;
+	struct change *ch = change_new(c, id, cb, arg, &rv, err);
+
+	if (ch == NULL)
+		return rv;
+	rv = raft_assign(&c->raft, &ch->req, id, RAFT_SPARE, change_done);
+	return rv == 0 ? 0 : change_failed(ch, rv, "assign", err);
+}
+
+int consensus_remove(struct consensus *c, uint64_t id, consensus_change_cb cb, void *arg,
+		     struct shoal_err *err)
+{
+	int rv = 0;
+	struct change *ch = change_new(c, id, cb, arg, &rv, err);
+
+	if (ch == NULL)
+		return rv;
+	rv = raft_remove(&c->raft, &ch->req, id, change_done);
+	return rv == 0 ? 0 : change_failed(ch, rv, "remove", err);
+}
+
+unsigned consensus_voters(struct consensus *c)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->raft.configuration.n; i++)
+		if (c->raft.configuration.servers[i].role == RAFT_VOTER)
+			n++;
+	return n;
+}
+
 bool consensus_is_leader(struct consensus *c)
 {
 	return !c->closing && raft_state(&c->raft) == RAFT_LEADER;
@@ -280,6 +416,11 @@ uint64_t consensus_applied_index(struct consensus *c)
 	return raft_last_applied(&c->raft);
 }
 
+void consensus_accept(struct consensus *c, struct stream *s)
+{
+	secure_transport_accept_or_close(c->secure && !c->closing ? &c->transport : NULL, s);
+}
+
 static void raft_closed(struct raft *r)
 {
 	struct consensus *c = r->data;
@@ -287,7 +428,7 @@ static void raft_closed(struct raft *r)
 	void *arg = c->close_arg;
 
 	raft_uv_close(&c->io);
-	raft_uv_tcp_close(&c->transport);
+	close_transport(c);
 	free(c);
 	if (cb != NULL)
 		cb(arg);

@@ -11,6 +11,7 @@
 
 #include "lib/err.h"
 #include "raft/fsm.h"
+#include "raft/transport.h"
 
 struct consensus;
 
@@ -20,13 +21,16 @@ struct consensus;
 struct consensus_config {
 	uint64_t id;		      /* this server's Raft id, non-zero */
 	const char *address;	      /* advertised "IPv4:port", stored in the Raft configuration */
-	const char *bind;	      /* listening "IPv4:port" (NULL: @address) */
 	const char *dir;	      /* data directory, created 0700 if missing */
 	unsigned election_timeout_ms; /* 0: 1000 */
 	unsigned heartbeat_timeout_ms; /* 0: 100 */
 	unsigned snapshot_threshold;   /* entries between snapshots; 0: 1024 */
 	unsigned snapshot_trailing;    /* entries kept after a snapshot; 0: 256 */
 	struct consensus_fsm fsm;      /* the state machine; must outlive the consensus */
+	/* Carry Raft over secure streams (the node's listener hands incoming
+	 * STREAM_RAFT streams to consensus_accept()). NULL: raft's plain TCP
+	 * transport on 127.0.0.1 at the port of @address, for a one-node cluster only. */
+	const struct secure_transport_config *secure;
 };
 
 /* How to treat the data directory when starting. */
@@ -61,6 +65,21 @@ typedef void (*consensus_barrier_cb)(void *arg, int status);
 int consensus_barrier(struct consensus *c, consensus_barrier_cb cb, void *arg,
 		      struct shoal_err *err);
 
+/* Membership changes, on the leader only. @cb fires once the configuration
+ * change is committed, with 0 or an error as for proposals.
+ * consensus_add_voter: raft_add (as a spare) then raft_assign(RAFT_VOTER), so
+ * the new server catches up before it counts towards quorum. */
+typedef void (*consensus_change_cb)(void *arg, int status);
+int consensus_add_voter(struct consensus *c, uint64_t id, const char *address,
+			consensus_change_cb cb, void *arg, struct shoal_err *err);
+/* Make voter @id a spare (demotion keeps it replicating nothing). */
+int consensus_demote(struct consensus *c, uint64_t id, consensus_change_cb cb, void *arg,
+		     struct shoal_err *err);
+int consensus_remove(struct consensus *c, uint64_t id, consensus_change_cb cb, void *arg,
+		     struct shoal_err *err);
+/* Number of voters in the current configuration. */
+unsigned consensus_voters(struct consensus *c);
+
 bool consensus_is_leader(struct consensus *c);
 
 /* The current leader's id and address as this server knows them; id 0 and
@@ -69,6 +88,10 @@ void consensus_leader(struct consensus *c, uint64_t *id, const char **address);
 
 /* "leader", "follower", "candidate" or "unavailable". */
 const char *consensus_state(struct consensus *c);
+
+/* An incoming STREAM_RAFT stream for this server (secure transport only);
+ * closed if there is no secure transport. */
+void consensus_accept(struct consensus *c, struct stream *s);
 
 /* Index of the last entry applied to the FSM. */
 uint64_t consensus_applied_index(struct consensus *c);

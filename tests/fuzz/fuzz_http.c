@@ -1,7 +1,13 @@
-/* libFuzzer target: arbitrary bytes into one HTTP connection core, fed in
- * pieces, with requests routed into the Docker API (node/api.c) of a node that
- * is not in a swarm. Requests that would start Raft or erase state (swarm
- * init and leave) and the "/async" and "/stream" test paths are answered here. */
+/* libFuzzer target for the HTTP request path, in two modes chosen by the
+ * first byte:
+ * - HTTP: arbitrary bytes into one HTTP connection core, fed in pieces, with
+ *   requests routed into the Docker API (node/api.c) of a node that is not in
+ *   a swarm. Requests that would start Raft or erase state (swarm init and
+ *   leave) and the "/async" and "/stream" test paths are answered here.
+ * - NODE UPDATE (first byte 0xff): "REF\nVERSION\nJSON BODY" through the
+ *   node update path of an active manager (lookup, version, NodeSpec
+ *   decoding, command building and encoding) against a store holding a
+ *   cluster and three nodes. */
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,9 +17,14 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/fsutil.h"
 #include "node/api.h"
+#include "node/command.h"
 #include "node/http.h"
+#include "node/records.h"
+#include "node/store.h"
 #include "node/swarm.h"
+#include "raft/fsm.h"
 
 #include <stdio.h>
 #include <uv.h>
@@ -24,10 +35,84 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static uv_loop_t loop;
 static struct swarm *swarm;
 static struct api *api;
+static struct store *store;
+static char dir[] = "/tmp/shoal-fuzz-http.XXXXXX";
+static const char *const node_ids[] = {"aaaaaaaaaaaaaaaaaaaaaaaaa", "aaaaaaaaaaaaaaaaaaaaaaaab",
+				       "bbbbbbbbbbbbbbbbbbbbbbbbb"};
+
+static void remove_dir(void)
+{
+	fs_rm_rf(dir, NULL);
+}
+
+/* A store with a cluster and three nodes, applied as Raft would. */
+static void fill_store(void)
+{
+	struct consensus_fsm fsm;
+	struct cluster_rec c;
+	struct command cmd;
+	void *buf, *result;
+	size_t len;
+
+	if (store_new(&store, NULL) != 0 || cluster_rec_defaults(&c, NULL) != 0)
+		abort();
+	store_fsm(store, &fsm);
+	command_init(&cmd);
+	c.meta.id = strdup("ccccccccccccccccccccccccc");
+	if (command_put(&cmd, RECORD_CLUSTER, COMMAND_EXPECT_NEW, &c, NULL) != 0)
+		abort();
+	cluster_rec_free(&c);
+	for (size_t i = 0; i < 3; i++) {
+		struct node_rec n;
+		if (node_rec_defaults(&n, NULL) != 0)
+			abort();
+		n.meta.id = strdup(node_ids[i]);
+		n.description.hostname = strdup(i == 2 ? "worker" : "manager");
+		n.spec.role = i == 2 ? NODE_ROLE_WORKER : NODE_ROLE_MANAGER;
+		if (command_put(&cmd, RECORD_NODES, COMMAND_EXPECT_NEW, &n, NULL) != 0)
+			abort();
+		node_rec_free(&n);
+	}
+	if (command_encode(&cmd, &buf, &len, NULL) != 0 ||
+	    fsm.apply(fsm.arg, 1, buf, len, &result) != 0 || store_result_code(result) != 0)
+		abort();
+	free(buf);
+	command_free(&cmd);
+}
+
+static void fuzz_node_update(const uint8_t *data, size_t size)
+{
+	char *text = malloc(size + 1), *ref, *version, *body;
+	struct command cmd;
+	json_t *json;
+	void *buf;
+	size_t len;
+
+	if (text == NULL)
+		return;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	ref = text;
+	version = strchr(ref, '\n');
+	body = version != NULL ? strchr(version + 1, '\n') : NULL;
+	if (body != NULL) {
+		*version++ = '\0';
+		*body++ = '\0';
+		json = json_loads(body, 0, NULL);
+		command_init(&cmd);
+		if (json_is_object(json) &&
+		    api_node_update_command(store, node_ids[0], ref, version, json, 1, &cmd,
+					    NULL) == 0 &&
+		    command_encode(&cmd, &buf, &len, NULL) == 0)
+			free(buf);
+		command_free(&cmd);
+		json_decref(json);
+	}
+	free(text);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static char dir[] = "/tmp/shoal-fuzz-http.XXXXXX";
 	struct swarm_config scfg = {.hostname = "fuzz"};
 	struct api_context actx = {.hostname = "fuzz", .runtime = "runc"};
 
@@ -35,6 +120,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	if (mkdtemp(dir) == NULL || uv_loop_init(&loop) != 0)
 		abort();
+	atexit(remove_dir);
+	fill_store();
 	scfg.state_dir = dir;
 	actx.state_dir = dir;
 	if (swarm_open(&swarm, &loop, &scfg, NULL) != 0)
@@ -134,6 +221,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct http_conn *c;
 	size_t a = 0, b = 0;
 
+	if (size > 0 && data[0] == 0xff) {
+		fuzz_node_update(data + 1, size - 1);
+		return 0;
+	}
 	buf_init(&st.out);
 	t.arg = &st;
 	c = http_conn_new(&limits, &t, fuzz_handler, &st);

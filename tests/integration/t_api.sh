@@ -34,7 +34,14 @@ out=$(api a GET /no/such/thing)
 contains "$out" '{"message":"page not found"}' && contains "$out" "HTTP 404" && ok "an unknown path answers 404 page not found" ||
 	fail "unknown path" "$out"
 out=$(api a DELETE /version)
-contains "$out" "HTTP 405" && contains "$out" '"message"' && ok "a wrong method answers 405 with a message" || fail "wrong method" "$out"
+contains "$out" '{"message":"page not found"}' && contains "$out" "HTTP 404" &&
+	ok "a wrong method answers 404 page not found, as Docker's router does" || fail "wrong method" "$out"
+out=$(curl -sS --unix-socket "$(sock a)" "http://localhost/no%0aFORGED%20line%0a")
+if ! grep -q '^FORGED' "$(daemon_log a)" && grep -q 'no?FORGED line?' "$(daemon_log a)"; then
+	ok "control characters from a request cannot forge log lines"
+else
+	fail "control characters from a request cannot forge log lines" "$(grep -n FORGED "$(daemon_log a)")"
+fi
 
 out=$(api a POST /swarm/init -H 'Content-Type: application/json' -d '{"ListenAddr": ')
 contains "$out" "HTTP 400" && contains "$out" '"message"' && ok "malformed JSON answers 400" || fail "malformed JSON answers 400" "$out"
@@ -46,6 +53,10 @@ contains "$out" "HTTP 400" && contains "$out" "unsupported Content-Type header (
 	ok "a non-JSON content type answers 400 like Docker" || fail "non-JSON content type" "$out"
 out=$(api a POST /swarm/init -H 'Content-Type: application/json' -d '{"ListenAddr": "nonsense:99999"}')
 contains "$out" "HTTP 400" && contains "$out" "invalid port" && ok "a bad listen address answers 400" || fail "bad listen address" "$out"
+long=$(python3 -c 'print("\u00e9" * 300)')
+out=$(api a POST /swarm/init -H 'Content-Type: application/json' -d "{\"ListenAddr\": \"$long\"}")
+contains "$out" "HTTP 400" && contains "$out" '"message"' && ok "a long non-ASCII value answers 400, not 500" ||
+	fail "long non-ASCII value" "$(tail -c 300 <<<"$out")"
 head -c $((5 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$T/big.json"
 out=$(api a POST /swarm/init -H 'Content-Type: application/json' --data-binary @"$T/big.json")
 contains "$out" "HTTP 413" && ok "a body over the size limit answers 413" || fail "oversized body" "$(tail -c 300 <<<"$out")"
@@ -64,6 +75,17 @@ out=$(api a POST "/nodes/$id/update?version=$v" -H 'Content-Type: application/js
 contains "$out" "HTTP 400" && contains "$out" "Labels" && ok "a label of the wrong type answers 400" || fail "label wrong type" "$out"
 out=$(api a POST "/nodes/$id/update?version=banana" -H 'Content-Type: application/json' -d '{"Role":"manager","Availability":"active"}')
 contains "$out" "HTTP 400" && contains "$out" "banana" && ok "a bad version parameter answers 400" || fail "bad version parameter" "$out"
+out=$(api a POST "/nodes/$id/update?version=%2B-1" -H 'Content-Type: application/json' -d '{"Role":"manager","Availability":"pause"}')
+contains "$out" "HTTP 400" && ok "a signed version parameter answers 400" || fail "signed version" "$out"
+out=$(api a POST "/nodes/$id/update?version=18446744073709551615" -H 'Content-Type: application/json' -d '{"Role":"manager","Availability":"pause"}')
+contains "$out" "HTTP 409" && contains "$out" "update out of sequence" && ok "the largest version is a conflict, never 'any version'" ||
+	fail "largest version" "$out"
+out=$(api a GET "/nodes?filters=%7B%22role%22%3A5%7D")
+contains "$out" "HTTP 400" && contains "$out" "invalid filter 'role'" && ok "a filter value of the wrong type answers 400" ||
+	fail "filter of the wrong type" "$out"
+big=$(python3 -c 'import urllib.parse, json; print(urllib.parse.quote(json.dumps({"name": {"x" * 6000: True}})))')
+out=$(api a GET "/nodes?filters=$big")
+contains "$out" "HTTP 200" && contains "$out" '[]' && ok "a long filter is applied, not ignored" || fail "long filter" "$(tail -c 300 <<<"$out")"
 out=$(api a POST "/nodes/zzzz/update?version=$v" -H 'Content-Type: application/json' -d '{"Role":"manager","Availability":"active"}')
 contains "$out" "HTTP 404" && contains "$out" "node zzzz not found" && ok "updating an unknown node answers 404" || fail "unknown node update" "$out"
 v2=$(api a GET /nodes/"$id" | head -n1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["Version"]["Index"])')

@@ -4,7 +4,8 @@
 . "$(dirname "$0")/lib.sh"
 
 port=$(free_port)
-daemon_start d || { fail "daemon starts"; exit 1; }
+# Snapshots every 64 entries, so the burst crosses several before the kill.
+daemon_start d --raft-snapshot-interval 64 || { fail "daemon starts"; exit 1; }
 check "swarm init" sh_ d swarm init --advertise-addr 127.0.0.1 --listen-addr "127.0.0.1:$port"
 
 # Writers: each adds labels one by one and records those the API acknowledged.
@@ -23,11 +24,13 @@ w1=$!
 writer 2 &
 w2=$!
 # Kill once a good number of writes have been acknowledged, mid-burst.
-wait_for 120 bash -c "[ \$(cat $T/acked.1 $T/acked.2 | wc -l) -ge 40 ]"
+wait_for 180 bash -c "[ \$(cat $T/acked.1 $T/acked.2 | wc -l) -ge 200 ]"
 daemon_kill9 d
 wait $w1 $w2
 acked=$(cat "$T/acked.1" "$T/acked.2" | wc -l)
-[ "$acked" -ge 40 ] && ok "a burst of $acked writes was acknowledged before kill -9" || fail "writes acknowledged before kill -9" "acked=$acked"
+[ "$acked" -ge 200 ] && ok "a burst of $acked writes was acknowledged before kill -9" || fail "writes acknowledged before kill -9" "acked=$acked"
+ls "$T/d/state/raft" | grep -q '^snapshot-' && ok "the burst crossed raft snapshots" ||
+	fail "the burst crossed raft snapshots" "$(ls "$T/d/state/raft")"
 
 daemon_start d || fail "the daemon restarts after kill -9"
 wait_for 20 bash -c "curl -s --unix-socket $(sock d) http://localhost/info | grep -q '\"LocalNodeState\":\"active\"'"

@@ -143,6 +143,55 @@ for k in ("ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "Description"):
 out=$(sh_ m swarm init 2>&1)
 contains "$out" "already part of a swarm" && ok "after a restart the node needs no re-init" || fail "no re-init after restart" "$out"
 
+# --force-new-cluster on an active manager: same cluster, same state, writable.
+labels_before=$(api m GET /nodes/self | head -n1 | python3 -c 'import json,sys; print(sorted(json.load(sys.stdin)["Spec"]["Labels"].items()))')
+out=$(sh_ m swarm init --force-new-cluster 2>&1)
+rc=$?
+after_id=$(api m GET /swarm | head -n1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["ID"])' 2>/dev/null)
+labels_after=$(api m GET /nodes/self | head -n1 | python3 -c 'import json,sys; print(sorted(json.load(sys.stdin)["Spec"]["Labels"].items()))')
+if [ $rc -eq 0 ] && [ "$after_id" = "$cluster_id" ] && [ "$labels_after" = "$labels_before" ] &&
+	sh_ m node update --label-add recovered=yes self >/dev/null 2>&1; then
+	ok "swarm init --force-new-cluster keeps the cluster and its state, and stays writable"
+else
+	fail "swarm init --force-new-cluster" "rc=$rc" "$out" "$after_id vs $cluster_id" "$labels_before" "$labels_after"
+fi
+
+# A write and a leave pipelined on one connection: the leave is served from
+# inside the write's commit callback, and must not close Raft there.
+python3 - "$(sock m)" "$node_id" >"$T/pipelined.out" 2>&1 <<'PY'
+import json, socket, sys
+path, node = sys.argv[1], sys.argv[2]
+def req(method, url, body=b""):
+    head = f"{method} {url} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+s = socket.socket(socket.AF_UNIX)
+s.connect(path)
+s.sendall(req("GET", f"/nodes/{node}"))
+data = b""
+while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < int(data.split(b"Content-Length: ")[1].split(b"\r\n")[0]):
+    data += s.recv(65536)
+version = json.loads(data.split(b"\r\n\r\n", 1)[1])["Version"]["Index"]
+spec = json.dumps({"Role": "manager", "Availability": "active", "Labels": {"pipelined": "yes"}}).encode()
+s.sendall(req("POST", f"/nodes/{node}/update?version={version}", spec) + req("POST", "/swarm/leave?force=1"))
+out = b""
+s.settimeout(20)
+while out.count(b"HTTP/1.1 ") < 2:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    out += chunk
+print(" ".join(l.decode() for l in out.split(b"\r\n") if l.startswith(b"HTTP/1.1 ")))
+PY
+out=$(cat "$T/pipelined.out")
+if [ "$out" = "HTTP/1.1 200 OK HTTP/1.1 200 OK" ] && sh_ m info 2>&1 | grep -q "Swarm: inactive"; then
+	ok "an update and a leave pipelined on one connection are both served"
+else
+	fail "an update and a leave pipelined on one connection" "$out" "$(tail -n 20 "$(daemon_log m)")"
+fi
+check "init again after the pipelined leave" sh_ m swarm init --advertise-addr 127.0.0.1 --listen-addr "127.0.0.1:$port"
+node_id=$(sh_ m node ls -q)
+cluster_id=$(api m GET /swarm | head -n1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["ID"])')
+
 out=$(sh_ m swarm leave 2>&1)
 rc=$?
 [ $rc -eq 1 ] && contains "$out" "Use \`--force\` to ignore this message." && ok "leaving as the last manager needs --force" ||
@@ -161,6 +210,44 @@ new_id=$(sed -n 's/^Swarm initialized: current node (\([a-z0-9]*\)) is now a man
 new_cluster=$(api m GET /swarm | head -n1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["ID"])' 2>/dev/null)
 [ -n "$new_id" ] && [ "$new_id" != "$node_id" ] && [ -n "$new_cluster" ] && [ "$new_cluster" != "$cluster_id" ] &&
 	ok "init after leave makes a new node of a new cluster" || fail "init after leave" "$out"
+
+# A node whose swarm/ was moved away by hand (or a crash while leaving) left
+# an old raft log: init must start a new cluster, not resume the old log.
+daemon_stop m
+mv "$T/m/state/swarm" "$T/swarm-moved-away"
+daemon_start m --hostname node-m || fail "restart without swarm/"
+out=$(timeout 30 "$SHOAL_BIN" -H "unix://$(sock m)" swarm init --advertise-addr 127.0.0.1 --listen-addr "127.0.0.1:$port" 2>&1)
+rc=$?
+[ $rc -eq 0 ] && contains "$out" "Swarm initialized" && sh_ m node ls -q | grep -qv "$new_id" &&
+	ok "init over a leftover raft log starts a new cluster" || fail "init over a leftover raft log" "rc=$rc" "$out"
+
+# Raft's port taken at restart: the daemon still starts, reports the error,
+# and can leave.
+daemon_stop m
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+open(sys.argv[2], "w").close()
+time.sleep(120)' "$port" "$T/port-held" &
+holder=$!
+wait_for 10 test -e "$T/port-held"
+daemon_start m --hostname node-m || fail "the daemon starts although raft cannot"
+info=$(api m GET /info | head -n1)
+if python3 -c '
+import json, sys
+s = json.loads(sys.argv[1])["Swarm"]
+assert s["LocalNodeState"] == "error", s
+assert "127.0.0.1:" + sys.argv[2] in s["Error"] and "port in use" in s["Error"], s
+' "$info" "$port"; then
+	ok "a node whose raft port is taken starts in the error state and says why"
+else
+	fail "raft port taken at restart" "$info"
+fi
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+out=$(sh_ m swarm leave --force 2>&1)
+[ "$out" = "Node left the swarm." ] && ok "a node in the error state can leave" || fail "leave from the error state" "$out"
 
 daemon_stop m
 rc=$?

@@ -157,9 +157,10 @@ static void unknown_paths_and_methods(void **state)
 	o = json_body(body);
 	assert_string_equal(message(o), "page not found");
 	json_decref(o);
-	assert_int_equal(request(f, "POST /version HTTP/1.1\r\nHost: x\r\n\r\n", &body), 405);
+	/* A known path with another method: Docker's router answers 404 too. */
+	assert_int_equal(request(f, "POST /version HTTP/1.1\r\nHost: x\r\n\r\n", &body), 404);
 	o = json_body(body);
-	assert_non_null(strstr(message(o), "POST"));
+	assert_string_equal(message(o), "page not found");
 	json_decref(o);
 	assert_int_equal(request(f, "GET /nodes/ HTTP/1.1\r\nHost: x\r\n\r\n", &body), 404);
 	assert_int_equal(request(f, "GET /nodes/a/b HTTP/1.1\r\nHost: x\r\n\r\n", &body), 404);
