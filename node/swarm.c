@@ -8,7 +8,9 @@
  *   INACTIVE/PENDING --raft cannot start--> ERROR --leave --force--> LEAVING
  *
  * Files: STATE_DIR/swarm/state.json (node id, Raft id, addresses), node.key
- * (identity, 0600), root.key (cluster root key, 0600); STATE_DIR/raft (the log). */
+ * (identity, 0600), node.crt (its certificate), root.key (cluster root key,
+ * 0600); STATE_DIR/raft (the log). Raft rides secure streams accepted on the
+ * listen address (the cluster port). */
 #include "node/swarm.h"
 
 #include <arpa/inet.h>
@@ -23,10 +25,13 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "net/cert.h"
 #include "net/identity.h"
+#include "net/stream.h"
 #include "node/command.h"
 #include "node/records.h"
 #include "node/store.h"
@@ -56,6 +61,10 @@ struct swarm {
 	char listen_addr[ADDR_LEN];
 	char advertise_addr[ADDR_LEN];
 	struct identity node_key;
+	struct cert cert;	    /* this node's certificate (node.crt) */
+	struct stream_identity sid; /* key + certificate for every stream */
+	struct secure_transport_config tcfg;
+	struct stream_listener *listener; /* the cluster port, while a member */
 
 	struct store *store;
 	struct consensus *consensus;
@@ -274,11 +283,6 @@ static int resolve_addrs(struct swarm *s, const struct swarm_init_req *req, char
 		return shoal_errf(err, SHOAL_EINVAL,
 				  "advertise address must be a non-zero IP address or network "
 				  "interface (with optional port number)");
-	if (aport != lport)
-		return shoal_errf(err, SHOAL_EINVAL,
-				  "advertise port %u differs from listen port %u: shoal needs them "
-				  "equal",
-				  aport, lport);
 	snprintf(listen, ADDR_LEN, "%s:%u", lip, lport);
 	snprintf(advertise, ADDR_LEN, "%s:%u", aip, aport);
 	return 0;
@@ -383,6 +387,131 @@ static unsigned slow_follower_entries(const struct swarm *s)
 	return s->snapshot_interval < 1000 ? s->snapshot_interval / 2 : 500;
 }
 
+/* Docker's default NodeCertExpiry; renewal comes with joins. Validity starts
+ * a minute early to absorb clock skew between nodes. */
+#define CERT_TTL_NS	 (90LL * 24 * 3600 * 1000000000)
+#define CERT_BACKDATE_NS (60LL * 1000000000)
+
+static int save_cert(struct swarm *s, struct shoal_err *err)
+{
+	_cleanup_free_ char *path = path_join(s->swarm_dir, "node.crt");
+	struct buf b;
+	int rv;
+
+	if (path == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	buf_init(&b);
+	rv = cert_encode(&s->cert, &b);
+	if (rv == 0)
+		rv = fs_write_atomic(path, b.data, b.len, 0600, err);
+	else
+		shoal_errf(err, rv, "out of memory encoding the node certificate");
+	buf_free(&b);
+	return rv;
+}
+
+/* Load node.crt and check that it is this node's, signed by the root it names. */
+static int load_cert(struct swarm *s, struct shoal_err *err)
+{
+	_cleanup_free_ char *path = path_join(s->swarm_dir, "node.crt");
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+	int rv;
+
+	if (path == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	rv = fs_read_all(path, CERT_MAX_ENCODED, &data, &len, err);
+	if (rv == 0)
+		rv = cert_decode(data, len, &s->cert, err);
+	if (rv == 0)
+		rv = cert_verify(&s->cert, s->cert.root_pk, clock_now_ns(), err);
+	if (rv == 0 && (strcmp(s->cert.node_id, s->node_id) != 0 ||
+			memcmp(s->cert.node_pk, s->node_key.pk, IDENTITY_PK_LEN) != 0))
+		rv = shoal_errf(err, SHOAL_EPROTO, "%s is not this node's certificate", path);
+	if (rv != 0)
+		shoal_err_wrap(err, "node certificate");
+	return rv;
+}
+
+/* May the stream's peer speak Raft as server @raft_id? Only a manager, and
+ * only as the Raft server of its own node record. */
+static bool authorize_raft(void *arg, const struct stream_peer *peer, uint64_t raft_id)
+{
+	struct swarm *s = arg;
+
+	if (!peer->authenticated || peer->cert.role != CERT_ROLE_MANAGER || s->store == NULL)
+		return false;
+	for (size_t i = 0; i < store_node_count(s->store); i++) {
+		const struct node_rec *n = store_node_at(s->store, i);
+		if (n->raft_id == raft_id)
+			return strcmp(n->meta.id, peer->cert.node_id) == 0 &&
+			       n->spec.role == NODE_ROLE_MANAGER;
+	}
+	return false;
+}
+
+static void refuse_message(struct stream *st, const void *data, size_t len, void *arg)
+{
+	(void)st;
+	(void)data;
+	(void)len;
+	(void)arg;
+}
+
+static void refused_closed(struct stream *st, int code, const struct shoal_err *err, void *arg)
+{
+	(void)st;
+	(void)code;
+	(void)err;
+	(void)arg;
+}
+
+/* A stream finished its handshake on the cluster port. Raft's go to
+ * consensus; RPC and joins arrive with the cluster issue's join flow. */
+static void on_stream(struct stream_listener *l, struct stream *st, void *arg)
+{
+	struct swarm *s = arg;
+
+	(void)l;
+	if (stream_peer(st)->purpose == STREAM_RAFT && s->consensus != NULL &&
+	    !s->consensus_closing && !s->closing) {
+		consensus_accept(s->consensus, st);
+		return;
+	}
+	log_debug("swarm", "closing a %s stream from %s: nothing serves it",
+		  stream_peer(st)->purpose == STREAM_JOIN ? "join" : "RPC", stream_remote_addr(st));
+	stream_start(st, refuse_message, refused_closed, NULL);
+	stream_close(st);
+}
+
+/* Listen on the cluster port with this node's certificate. */
+static int open_listener(struct swarm *s, struct shoal_err *err)
+{
+	int rv;
+
+	if (s->listener != NULL)
+		return 0;
+	s->sid.key = &s->node_key;
+	s->sid.cert = &s->cert;
+	memcpy(s->sid.root_pk, s->cert.root_pk, IDENTITY_PK_LEN);
+	s->tcfg.loop = s->loop;
+	s->tcfg.id = &s->sid;
+	s->tcfg.authorize = authorize_raft;
+	s->tcfg.arg = s;
+	/* Its errors name the address already. */
+	rv = stream_listen(&s->listener, s->loop, s->listen_addr, &s->sid, on_stream, s, err);
+	if (rv != 0)
+		s->listener = NULL;
+	return rv;
+}
+
+static void close_listener(struct swarm *s)
+{
+	if (s->listener != NULL)
+		stream_listener_close(s->listener, NULL, NULL);
+	s->listener = NULL;
+}
+
 static int start_consensus(struct swarm *s, enum consensus_mode mode, struct shoal_err *err)
 {
 	_cleanup_free_ char *raft_dir = path_join(s->state_dir, "raft");
@@ -404,9 +533,14 @@ static int start_consensus(struct swarm *s, enum consensus_mode mode, struct sho
 	cfg.heartbeat_timeout_ms = s->heartbeat_ms;
 	cfg.snapshot_threshold = s->snapshot_interval;
 	cfg.snapshot_trailing = slow_follower_entries(s);
+	cfg.secure = &s->tcfg;
 	store_fsm(s->store, &cfg.fsm);
+	rv = open_listener(s, err);
+	if (rv != 0)
+		return rv;
 	rv = consensus_start(&s->consensus, s->loop, &cfg, mode, err);
 	if (rv != 0) {
+		close_listener(s);
 		shoal_err_wrap(err, "start raft");
 		return rv;
 	}
@@ -660,6 +794,8 @@ int swarm_open(struct swarm **out, uv_loop_t *loop, const struct swarm_config *c
 	if (key_path == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	rv = identity_load(&s->node_key, key_path, err);
+	if (rv == 0)
+		rv = load_cert(s, err);
 	if (rv != 0)
 		return rv;
 	log_info("swarm", "resuming node %s from %s", s->node_id, s->swarm_dir);
@@ -701,10 +837,15 @@ static int create_identity(struct swarm *s, struct shoal_err *err)
 		return rv;
 	identity_generate(&root);
 	rv = identity_save(&root, root_key, err);
+	id_new(s->node_id);
+	if (rv == 0)
+		rv = cert_issue(&s->cert, s->node_id, CERT_ROLE_MANAGER, s->node_key.pk,
+				clock_now_ns() - CERT_BACKDATE_NS, CERT_TTL_NS, &root, err);
 	sodium_memzero(&root, sizeof root);
+	if (rv == 0)
+		rv = save_cert(s, err);
 	if (rv != 0)
 		return rv;
-	id_new(s->node_id);
 	s->raft_id = new_raft_id();
 	s->bootstrapped = true;
 	return save_state(s, err);
@@ -792,6 +933,7 @@ static void left(void *arg)
 
 	s->consensus = NULL;
 	s->consensus_closing = false;
+	close_listener(s);
 	store_free(s->store);
 	s->store = NULL;
 	if (s->closing) {
@@ -936,6 +1078,7 @@ static void close_consensus_done(void *arg)
 	struct swarm *s = arg;
 
 	s->consensus = NULL;
+	close_listener(s);
 	uv_close((uv_handle_t *)&s->settle_timer, timer_closed);
 	uv_close((uv_handle_t *)&s->stop_timer, timer_closed);
 }

@@ -14,7 +14,6 @@ struct consensus {
 	struct raft raft;
 	struct raft_io io;
 	struct raft_uv_transport transport;
-	bool secure; /* transport is a secure_transport */
 	struct fsm_adapter adapter;
 	bool closing;
 	void (*close_cb)(void *arg);
@@ -31,10 +30,7 @@ struct proposal {
 
 static void close_transport(struct consensus *c)
 {
-	if (c->secure)
-		secure_transport_free(&c->transport);
-	else
-		raft_uv_tcp_close(&c->transport);
+	secure_transport_free(&c->transport);
 }
 
 static int status_from_raft(int rv)
@@ -87,32 +83,13 @@ int consensus_start(struct consensus **out, uv_loop_t *loop, const struct consen
 	if (c == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory starting raft");
 
-	if (cfg->secure != NULL) {
-		rv = secure_transport_init(&c->transport, cfg->secure, err);
-		if (rv != 0)
-			goto err_alloc;
-		c->secure = true;
-	} else {
-		rv = raft_uv_tcp_init(&c->transport, loop);
-		if (rv != 0) {
-			rv = shoal_errf(err, status_from_raft(rv), "raft transport: %s",
-					raft_strerror(rv));
-			goto err_alloc;
-		}
+	if (cfg->secure == NULL) {
+		rv = shoal_errf(err, SHOAL_EINVAL, "raft needs the secure transport");
+		goto err_alloc;
 	}
-	if (!c->secure) {
-		/* Plain TCP is neither authenticated nor encrypted: it only ever
-		 * serves a one-node cluster, so nobody else needs to reach it. */
-		const char *port = strrchr(cfg->address, ':');
-		char bind[32];
-		snprintf(bind, sizeof(bind), "127.0.0.1%s", port != NULL ? port : "");
-		rv = raft_uv_tcp_set_bind_address(&c->transport, bind);
-		if (rv != 0) {
-			rv = shoal_errf(err, SHOAL_EINVAL, "invalid raft address '%s': %s",
-					cfg->address, raft_strerror(rv));
-			goto err_transport;
-		}
-	}
+	rv = secure_transport_init(&c->transport, cfg->secure, err);
+	if (rv != 0)
+		goto err_alloc;
 	rv = raft_uv_init(&c->io, loop, cfg->dir, &c->transport);
 	if (rv != 0) {
 		rv = shoal_errf(err, status_from_raft(rv), "raft log in %s: %s", cfg->dir,
@@ -166,10 +143,8 @@ int consensus_start(struct consensus **out, uv_loop_t *loop, const struct consen
 		const char *why = raft_errmsg(&c->raft);
 		if (why == NULL || why[0] == '\0')
 			why = c->io.errmsg[0] != '\0' ? c->io.errmsg : raft_strerror(rv);
-		rv = shoal_errf(err, status_from_raft(rv),
-				"raft start on %s: %s (is the port in "
-				"use?)",
-				cfg->address, why);
+		rv =
+		    shoal_errf(err, status_from_raft(rv), "raft start (%s): %s", cfg->address, why);
 		goto err_raft;
 	}
 	*out = c;
@@ -418,7 +393,7 @@ uint64_t consensus_applied_index(struct consensus *c)
 
 void consensus_accept(struct consensus *c, struct stream *s)
 {
-	secure_transport_accept_or_close(c->secure && !c->closing ? &c->transport : NULL, s);
+	secure_transport_accept_or_close(!c->closing ? &c->transport : NULL, s);
 }
 
 static void raft_closed(struct raft *r)

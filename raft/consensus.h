@@ -27,9 +27,8 @@ struct consensus_config {
 	unsigned snapshot_threshold;   /* entries between snapshots; 0: 1024 */
 	unsigned snapshot_trailing;    /* entries kept after a snapshot; 0: 256 */
 	struct consensus_fsm fsm;      /* the state machine; must outlive the consensus */
-	/* Carry Raft over secure streams (the node's listener hands incoming
-	 * STREAM_RAFT streams to consensus_accept()). NULL: raft's plain TCP
-	 * transport on 127.0.0.1 at the port of @address, for a one-node cluster only. */
+	/* Raft rides secure streams: the node's listener hands incoming
+	 * STREAM_RAFT streams to consensus_accept(). Required. */
 	const struct secure_transport_config *secure;
 };
 
@@ -89,8 +88,7 @@ void consensus_leader(struct consensus *c, uint64_t *id, const char **address);
 /* "leader", "follower", "candidate" or "unavailable". */
 const char *consensus_state(struct consensus *c);
 
-/* An incoming STREAM_RAFT stream for this server (secure transport only);
- * closed if there is no secure transport. */
+/* An incoming STREAM_RAFT stream for this server; closed if it is closing. */
 void consensus_accept(struct consensus *c, struct stream *s);
 
 /* Index of the last entry applied to the FSM. */

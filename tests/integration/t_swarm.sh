@@ -221,8 +221,8 @@ rc=$?
 [ $rc -eq 0 ] && contains "$out" "Swarm initialized" && sh_ m node ls -q | grep -qv "$new_id" &&
 	ok "init over a leftover raft log starts a new cluster" || fail "init over a leftover raft log" "rc=$rc" "$out"
 
-# Raft's port taken at restart: the daemon still starts, reports the error,
-# and can leave.
+# The cluster port taken at restart: the daemon still starts, reports the
+# error, and can leave.
 daemon_stop m
 python3 -c '
 import socket, sys, time
@@ -238,9 +238,9 @@ if python3 -c '
 import json, sys
 s = json.loads(sys.argv[1])["Swarm"]
 assert s["LocalNodeState"] == "error", s
-assert "127.0.0.1:" + sys.argv[2] in s["Error"] and "port in use" in s["Error"], s
+assert "127.0.0.1:" + sys.argv[2] in s["Error"] and "in use" in s["Error"], s
 ' "$info" "$port"; then
-	ok "a node whose raft port is taken starts in the error state and says why"
+	ok "a node whose cluster port is taken starts in the error state and says why"
 else
 	fail "raft port taken at restart" "$info"
 fi

@@ -259,9 +259,8 @@ static void swarm_init_bad_bodies(void **state)
 	     "invalid port");
 	post(f, "/swarm/init", "application/json", "{\"AdvertiseAddr\": \"no-such-if0\"}", 400,
 	     "invalid advertise address");
-	post(f, "/swarm/init", "application/json",
-	     "{\"ListenAddr\": \"127.0.0.1:4000\", \"AdvertiseAddr\": \"127.0.0.1:4001\"}", 400,
-	     "advertise port 4001 differs from listen port 4000");
+	post(f, "/swarm/init", "application/json", "{\"ListenAddr\": \"127.0.0.1:99999\"}", 400,
+	     "invalid port");
 	post(f, "/swarm/init", "application/json", "{\"AdvertiseAddr\": \"0.0.0.0\"}", 400,
 	     "advertise address must be a non-zero IP address");
 	/* None of that touched the node. */
