@@ -21,7 +21,7 @@ static const struct cli_cmd cmd_daemon = {
 };
 
 static const struct cli_cmd *const root_cmds[] = {
-    &cli_cmd_version, &cli_cmd_info, &cli_cmd_node, &cli_cmd_swarm, &cmd_daemon,
+    &cli_cmd_version, &cli_cmd_info, &cli_cmd_image, &cli_cmd_node, &cli_cmd_swarm, &cmd_daemon,
 };
 
 static const struct cli_cmd root_cmd = {

@@ -2,6 +2,7 @@
 #include "cli/client.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -242,13 +243,37 @@ static int add_header(struct curl_slist **list, const char *header)
 	return 0;
 }
 
-int client_request(struct client *c, const char *method, const char *path, const json_t *body,
-		   struct client_resp *resp, struct shoal_err *err)
+/* A request body read from a file as curl asks for it. */
+struct source {
+	FILE *in;
+	bool failed; /* a read error, not the end of the file */
+	int errnum;  /* its errno */
+};
+
+static size_t on_read(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct source *src = arg;
+	size_t n = fread(data, 1, size * nmemb, src->in);
+
+	if (n == 0 && ferror(src->in)) {
+		src->failed = true;
+		src->errnum = errno;
+		return CURL_READFUNC_ABORT;
+	}
+	return n;
+}
+
+/* One request. The body is @payload (JSON), or the bytes of @in (sent
+ * chunked, as @ctype), or nothing. With @parse_json a 2xx body is parsed. */
+static int perform(struct client *c, const char *method, const char *path, const json_t *body,
+		   FILE *in, const char *ctype, bool parse_json, struct client_resp *resp,
+		   struct shoal_err *err)
 {
 	struct curl_slist *headers = NULL;
 	struct sink sink = {.too_big = false};
+	struct source src = {.in = in, .failed = false, .errnum = 0};
 	char *payload = NULL;
-	struct buf url;
+	struct buf url, ctype_hdr;
 	long status = 0;
 	json_error_t jerr;
 	CURLcode cc;
@@ -256,6 +281,7 @@ int client_request(struct client *c, const char *method, const char *path, const
 
 	memset(resp, 0, sizeof(*resp));
 	buf_init(&url);
+	buf_init(&ctype_hdr);
 	buf_init(&sink.body);
 	if (buf_appendf(&url, "http://localhost/v%s%s", CLIENT_API_VERSION, path) != 0) {
 		rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
@@ -271,7 +297,9 @@ int client_request(struct client *c, const char *method, const char *path, const
 	/* An empty "Expect:" stops curl from waiting for "100 Continue". */
 	if (add_header(&headers, "Expect:") != 0 ||
 	    add_header(&headers, "User-Agent: shoal-cli/" PACKAGE_VERSION) != 0 ||
-	    (payload != NULL && add_header(&headers, "Content-Type: application/json") != 0)) {
+	    (payload != NULL && add_header(&headers, "Content-Type: application/json") != 0) ||
+	    (in != NULL && (buf_appendf(&ctype_hdr, "Content-Type: %s", ctype) != 0 ||
+			    add_header(&headers, ctype_hdr.data) != 0))) {
 		rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -287,7 +315,14 @@ int client_request(struct client *c, const char *method, const char *path, const
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink);
-	if (strcmp(method, "POST") == 0) {
+	if (in != NULL) {
+		/* No size given: curl sends the body chunked. */
+		curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+		if (strcmp(method, "POST") != 0)
+			curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(c->curl, CURLOPT_READDATA, &src);
+	} else if (strcmp(method, "POST") == 0) {
 		curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, payload != NULL ? payload : "");
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE,
@@ -301,6 +336,10 @@ int client_request(struct client *c, const char *method, const char *path, const
 	}
 
 	cc = curl_easy_perform(c->curl);
+	if (cc != CURLE_OK && src.failed) {
+		rv = shoal_errf(err, SHOAL_EIO, "read the request body: %s", strerror(src.errnum));
+		goto out;
+	}
 	if (cc != CURLE_OK) {
 		rv = transport_error(c, cc, method, url.data + strlen("http://localhost"),
 				     sink.too_big, err);
@@ -318,7 +357,7 @@ int client_request(struct client *c, const char *method, const char *path, const
 		goto out;
 	}
 	resp->status = status;
-	if (sink.body.len > 0) {
+	if (parse_json && sink.body.len > 0) {
 		resp->json = json_loadb(sink.body.data, sink.body.len, JSON_DECODE_ANY, &jerr);
 		if (resp->json == NULL) {
 			rv = shoal_errf(err, SHOAL_EPROTO,
@@ -336,6 +375,19 @@ out:
 	curl_slist_free_all(headers);
 	free(payload);
 	buf_free(&sink.body);
+	buf_free(&ctype_hdr);
 	buf_free(&url);
 	return rv;
+}
+
+int client_request(struct client *c, const char *method, const char *path, const json_t *body,
+		   struct client_resp *resp, struct shoal_err *err)
+{
+	return perform(c, method, path, body, NULL, NULL, true, resp, err);
+}
+
+int client_request_file(struct client *c, const char *method, const char *path, FILE *in,
+			const char *content_type, struct client_resp *resp, struct shoal_err *err)
+{
+	return perform(c, method, path, NULL, in, content_type, false, resp, err);
 }

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "lib/buf.h"
 #include "lib/err.h"
@@ -48,6 +49,13 @@ const char *client_host(const struct client *c);
  *   over CLIENT_MAX_BODY SHOAL_ETOOBIG. */
 int client_request(struct client *c, const char *method, const char *path, const json_t *body,
 		   struct client_resp *resp, struct shoal_err *err);
+
+/* Like client_request(), with the bytes read from @in to its end as the body
+ * (sent chunked, with Content-Type @content_type; @in stays the caller's).
+ * The 2xx body is not parsed: resp->json is NULL, resp->body holds it (a
+ * JSON stream, say). A read error on @in gives SHOAL_EIO. */
+int client_request_file(struct client *c, const char *method, const char *path, FILE *in,
+			const char *content_type, struct client_resp *resp, struct shoal_err *err);
 
 /* Free what @resp owns. Accepts a zeroed or already freed response. */
 void client_resp_free(struct client_resp *resp);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/clock.h"
+#include "net/wire.h"
 
 /* The encoding is one msgpack array, fields in this order:
  *   [format, node id, role, node key, root key, not before, not after, signature]
@@ -177,125 +178,14 @@ int cert_encode(const struct cert *c, struct buf *out)
 	return buf_append(out, enc.data, enc.len);
 }
 
-/* --- decoding: a cursor over exactly the types a certificate holds -------- */
+/* --- decoding ------------------------------------------------------------ */
 
-struct reader {
-	const unsigned char *p;
-	size_t len;
-	size_t pos;
-};
-
-static bool rd_take(struct reader *r, size_t n, const unsigned char **out)
-{
-	if (n > r->len - r->pos)
-		return false;
-	*out = r->p + r->pos;
-	r->pos += n;
-	return true;
-}
-
-/* A big-endian unsigned integer of @n bytes (1, 2, 4 or 8). */
-static bool rd_be(struct reader *r, size_t n, uint64_t *v)
-{
-	const unsigned char *b;
-
-	if (!rd_take(r, n, &b))
-		return false;
-	*v = 0;
-	for (size_t i = 0; i < n; i++)
-		*v = (*v << 8) | b[i];
-	return true;
-}
-
-static bool rd_byte(struct reader *r, unsigned char *b)
-{
-	const unsigned char *p;
-
-	if (!rd_take(r, 1, &p))
-		return false;
-	*b = *p;
-	return true;
-}
-
-static bool rd_array(struct reader *r, uint64_t *n)
-{
-	unsigned char b;
-
-	if (!rd_byte(r, &b))
-		return false;
-	if (b >= 0x90 && b <= 0x9f) {
-		*n = b & 0x0f;
-		return true;
-	}
-	if (b == 0xdc || b == 0xdd)
-		return rd_be(r, b == 0xdc ? 2 : 4, n);
-	return false;
-}
-
-/* Any msgpack integer that fits in an int64_t. */
-static bool rd_int(struct reader *r, int64_t *v)
-{
-	unsigned char b;
-	uint64_t u;
-
-	if (!rd_byte(r, &b))
-		return false;
-	if (b <= 0x7f) {
-		*v = b;
-		return true;
-	}
-	if (b >= 0xe0) {
-		*v = (int64_t)b - 256;
-		return true;
-	}
-	if (b >= 0xcc && b <= 0xcf) {
-		if (!rd_be(r, (size_t)1 << (b - 0xcc), &u) || u > INT64_MAX)
-			return false;
-		*v = (int64_t)u;
-		return true;
-	}
-	if (b >= 0xd0 && b <= 0xd3) {
-		size_t n = (size_t)1 << (b - 0xd0);
-
-		if (!rd_be(r, n, &u))
-			return false;
-		/* Sign-extend the n-byte two's complement value. */
-		if (n < 8 && (u >> (8 * n - 1)) != 0)
-			u |= ~(uint64_t)0 << (8 * n);
-		memcpy(v, &u, sizeof(*v));
-		return true;
-	}
-	return false;
-}
-
-/* A str (@str) or bin (!@str) of at most @max bytes. */
-static bool rd_bytes(struct reader *r, bool str, size_t max, const unsigned char **out, size_t *n)
-{
-	unsigned char b;
-	uint64_t len;
-
-	if (!rd_byte(r, &b))
-		return false;
-	if (str && b >= 0xa0 && b <= 0xbf)
-		len = b & 0x1f;
-	else if ((str && b >= 0xd9 && b <= 0xdb) || (!str && b >= 0xc4 && b <= 0xc6)) {
-		if (!rd_be(r, (size_t)1 << (b - (str ? 0xd9 : 0xc4)), &len))
-			return false;
-	} else {
-		return false;
-	}
-	if (len > max || !rd_take(r, (size_t)len, out))
-		return false;
-	*n = (size_t)len;
-	return true;
-}
-
-static bool rd_key(struct reader *r, unsigned char out[IDENTITY_PK_LEN])
+static bool rd_key(struct wire_reader *r, unsigned char out[IDENTITY_PK_LEN])
 {
 	const unsigned char *b;
 	size_t n;
 
-	if (!rd_bytes(r, false, IDENTITY_PK_LEN, &b, &n) || n != IDENTITY_PK_LEN)
+	if (!wire_rd_bin(r, IDENTITY_PK_LEN, &b, &n) || n != IDENTITY_PK_LEN)
 		return false;
 	memcpy(out, b, n);
 	return true;
@@ -303,7 +193,7 @@ static bool rd_key(struct reader *r, unsigned char out[IDENTITY_PK_LEN])
 
 int cert_decode(const void *data, size_t len, struct cert *out, struct shoal_err *err)
 {
-	struct reader r = {.p = data, .len = len, .pos = 0};
+	struct wire_reader r;
 	struct fixed again;
 	const unsigned char *b;
 	int64_t format, role;
@@ -315,7 +205,8 @@ int cert_decode(const void *data, size_t len, struct cert *out, struct shoal_err
 				  "certificate of %zu bytes exceeds the limit of %d", len,
 				  CERT_MAX_ENCODED);
 	memset(out, 0, sizeof(*out));
-	if (!rd_array(&r, &fields) || !rd_int(&r, &format))
+	wire_rd_init(&r, data, len);
+	if (!wire_rd_array(&r, &fields) || !wire_rd_int(&r, &format))
 		return shoal_errf(err, SHOAL_EPROTO, "malformed certificate: not a msgpack array");
 	if (format != CERT_FORMAT)
 		return shoal_errf(err, SHOAL_EPROTO,
@@ -325,24 +216,24 @@ int cert_decode(const void *data, size_t len, struct cert *out, struct shoal_err
 	if (fields != CERT_FIELDS)
 		return shoal_errf(err, SHOAL_EPROTO, "malformed certificate: %llu fields, not %d",
 				  (unsigned long long)fields, CERT_FIELDS);
-	if (!rd_bytes(&r, true, ID_LEN, &b, &n))
+	if (!wire_rd_str(&r, ID_LEN, &b, &n))
 		return shoal_errf(err, SHOAL_EPROTO, "malformed certificate: bad node id");
 	memcpy(out->node_id, b, n);
 	out->node_id[n] = '\0';
 	if (strlen(out->node_id) != n || !id_is_valid_prefix(out->node_id))
 		return shoal_errf(err, SHOAL_EPROTO, "malformed certificate: bad node id");
-	if (!rd_int(&r, &role) || !role_valid(role))
+	if (!wire_rd_int(&r, &role) || !role_valid(role))
 		return shoal_errf(err, SHOAL_EPROTO, "malformed certificate: bad role");
 	out->role = (enum cert_role)role;
 	if (!rd_key(&r, out->node_pk) || !rd_key(&r, out->root_pk))
 		return shoal_errf(err, SHOAL_EPROTO, "malformed certificate: bad public key");
-	if (!rd_int(&r, &out->not_before) || !rd_int(&r, &out->not_after) ||
+	if (!wire_rd_int(&r, &out->not_before) || !wire_rd_int(&r, &out->not_after) ||
 	    out->not_after <= out->not_before)
 		return shoal_errf(err, SHOAL_EPROTO, "malformed certificate: bad validity period");
-	if (!rd_bytes(&r, false, CERT_SIG_LEN, &b, &n) || n != CERT_SIG_LEN)
+	if (!wire_rd_bin(&r, CERT_SIG_LEN, &b, &n) || n != CERT_SIG_LEN)
 		return shoal_errf(err, SHOAL_EPROTO, "malformed certificate: bad signature field");
 	memcpy(out->sig, b, n);
-	if (r.pos != len)
+	if (!wire_rd_done(&r))
 		return shoal_errf(err, SHOAL_EPROTO, "malformed certificate: %zu trailing bytes",
 				  len - r.pos);
 

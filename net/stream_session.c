@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "net/wire.h"
 
 #define LEN_BYTES    4
 #define HEADER_BYTES crypto_secretstream_xchacha20poly1305_HEADERBYTES
@@ -369,93 +370,7 @@ static int peer_ended(const unsigned char *reason, size_t len, struct shoal_err 
 	return shoal_errf(err, SHOAL_ESHUTDOWN, "the peer ended the stream: %s", text);
 }
 
-/* --- reading handshake messages: a cursor over the few types they hold ----- */
-
-struct reader {
-	const unsigned char *p;
-	size_t len;
-	size_t pos;
-};
-
-static bool rd_byte(struct reader *r, unsigned char *b)
-{
-	if (r->pos >= r->len)
-		return false;
-	*b = r->p[r->pos++];
-	return true;
-}
-
-/* A big-endian unsigned integer of @n bytes (1, 2, 4 or 8). */
-static bool rd_be(struct reader *r, size_t n, uint64_t *v)
-{
-	if (n > r->len - r->pos)
-		return false;
-	*v = 0;
-	for (size_t i = 0; i < n; i++)
-		*v = (*v << 8) | r->p[r->pos++];
-	return true;
-}
-
-static bool rd_array(struct reader *r, uint64_t *n)
-{
-	unsigned char b;
-
-	if (!rd_byte(r, &b))
-		return false;
-	if (b >= 0x90 && b <= 0x9f) {
-		*n = b & 0x0f;
-		return true;
-	}
-	if (b == 0xdc || b == 0xdd)
-		return rd_be(r, b == 0xdc ? 2 : 4, n);
-	return false;
-}
-
-static bool rd_uint(struct reader *r, uint64_t *v)
-{
-	unsigned char b;
-
-	if (!rd_byte(r, &b))
-		return false;
-	if (b <= 0x7f) {
-		*v = b;
-		return true;
-	}
-	if (b >= 0xcc && b <= 0xcf)
-		return rd_be(r, (size_t)1 << (b - 0xcc), v);
-	return false;
-}
-
-/* A bin of exactly @want bytes, or of at most @max if @want is 0. */
-static bool rd_bin(struct reader *r, size_t want, size_t max, const unsigned char **out, size_t *n)
-{
-	unsigned char b;
-	uint64_t len;
-
-	if (!rd_byte(r, &b) || b < 0xc4 || b > 0xc6 || !rd_be(r, (size_t)1 << (b - 0xc4), &len))
-		return false;
-	if (want > 0 ? len != want : len > max)
-		return false;
-	if (len > r->len - r->pos)
-		return false;
-	*out = r->p + r->pos;
-	*n = (size_t)len;
-	r->pos += (size_t)len;
-	return true;
-}
-
-static bool rd_nil(struct reader *r)
-{
-	if (r->pos >= r->len || r->p[r->pos] != 0xc0)
-		return false;
-	r->pos++;
-	return true;
-}
-
-static bool rd_done(const struct reader *r)
-{
-	return r->pos == r->len;
-}
+/* --- reading handshake messages (net/wire.h) --------------------------------- */
 
 static int malformed(const char *what, struct shoal_err *err)
 {
@@ -463,11 +378,11 @@ static int malformed(const char *what, struct shoal_err *err)
 }
 
 /* Read a message's array header and type; @fields gets the array's length. */
-static bool rd_head(struct reader *r, enum msg_type want, uint64_t *fields)
+static bool rd_head(struct wire_reader *r, enum msg_type want, uint64_t *fields)
 {
 	uint64_t type;
 
-	return rd_array(r, fields) && rd_uint(r, &type) && type == (uint64_t)want;
+	return wire_rd_array(r, fields) && wire_rd_uint(r, &type) && type == (uint64_t)want;
 }
 
 /* --- the handshake ----------------------------------------------------------- */
@@ -483,21 +398,23 @@ static void establish(struct stream_session *s)
 static int on_hello(struct stream_session *s, const unsigned char *msg, size_t len,
 		    struct shoal_err *err)
 {
-	struct reader r = {.p = msg, .len = len, .pos = 0};
+	struct wire_reader r;
 	const unsigned char *eph;
 	uint64_t fields, version;
 	size_t n;
 	int rv;
 
+	wire_rd_init(&r, msg, len);
 	if (!rd_head(&r, s->dialer ? MSG_LISTENER_HELLO : MSG_DIALER_HELLO, &fields) ||
-	    !rd_uint(&r, &version))
+	    !wire_rd_uint(&r, &version))
 		return malformed("HELLO", err);
 	if (version != STREAM_PROTOCOL_VERSION)
 		return shoal_errf(err, SHOAL_EPROTO,
 				  "the peer speaks stream protocol version %llu and this node "
 				  "speaks %d: run the same shoal release on both",
 				  (unsigned long long)version, STREAM_PROTOCOL_VERSION);
-	if (fields != 3 || !rd_bin(&r, EPH_BYTES, 0, &eph, &n) || !rd_done(&r))
+	if (fields != 3 || !wire_rd_bin(&r, EPH_BYTES, &eph, &n) || n != EPH_BYTES ||
+	    !wire_rd_done(&r))
 		return malformed("HELLO", err);
 	absorb(s, msg, len);
 	if (s->dialer)
@@ -537,15 +454,16 @@ static int on_header(struct stream_session *s, struct shoal_err *err)
 static int on_listener_cert(struct stream_session *s, const unsigned char *msg, size_t len,
 			    struct shoal_err *err)
 {
-	struct reader r = {.p = msg, .len = len, .pos = 0};
+	struct wire_reader r;
 	char fp[FINGERPRINT_LEN + 1];
 	const unsigned char *c;
 	uint64_t fields;
 	size_t n;
 	int rv;
 
+	wire_rd_init(&r, msg, len);
 	if (!rd_head(&r, MSG_LISTENER_CERT, &fields) || fields != 2 ||
-	    !rd_bin(&r, 0, CERT_MAX_ENCODED, &c, &n) || !rd_done(&r))
+	    !wire_rd_bin(&r, CERT_MAX_ENCODED, &c, &n) || !wire_rd_done(&r))
 		return malformed("CERT", err);
 	absorb(s, msg, len);
 	rv = cert_decode(c, n, &s->peer.cert, err);
@@ -571,14 +489,16 @@ static int on_listener_cert(struct stream_session *s, const unsigned char *msg, 
 static int check_verify(struct stream_session *s, const unsigned char *msg, size_t len,
 			struct shoal_err *err)
 {
-	struct reader r = {.p = msg, .len = len, .pos = 0};
+	struct wire_reader r;
 	unsigned char m[sizeof(LISTENER_CONTEXT) + HASH_BYTES];
 	const unsigned char *sig;
 	uint64_t fields;
 	size_t n;
 
+	wire_rd_init(&r, msg, len);
 	if (!rd_head(&r, s->dialer ? MSG_LISTENER_VERIFY : MSG_DIALER_VERIFY, &fields) ||
-	    fields != 2 || !rd_bin(&r, SIG_BYTES, 0, &sig, &n) || !rd_done(&r))
+	    fields != 2 || !wire_rd_bin(&r, SIG_BYTES, &sig, &n) || n != SIG_BYTES ||
+	    !wire_rd_done(&r))
 		return malformed("VERIFY", err);
 	n = to_sign(s, s->dialer ? LISTENER_CONTEXT : DIALER_CONTEXT, m);
 	if (crypto_sign_verify_detached(sig, m, n, s->peer.cert.node_pk) != 0)
@@ -614,17 +534,18 @@ static int on_listener_verify(struct stream_session *s, const unsigned char *msg
 static int on_dialer_cert(struct stream_session *s, const unsigned char *msg, size_t len,
 			  struct shoal_err *err)
 {
-	struct reader r = {.p = msg, .len = len, .pos = 0};
+	struct wire_reader r;
 	const unsigned char *c = NULL;
 	uint64_t fields, purpose;
 	size_t n = 0;
 	bool joiner;
 	int rv;
 
-	if (!rd_head(&r, MSG_DIALER_CERT, &fields) || fields != 3 || !rd_uint(&r, &purpose))
+	wire_rd_init(&r, msg, len);
+	if (!rd_head(&r, MSG_DIALER_CERT, &fields) || fields != 3 || !wire_rd_uint(&r, &purpose))
 		return malformed("CERT", err);
-	joiner = rd_nil(&r);
-	if ((!joiner && !rd_bin(&r, 0, CERT_MAX_ENCODED, &c, &n)) || !rd_done(&r))
+	joiner = wire_rd_nil(&r);
+	if ((!joiner && !wire_rd_bin(&r, CERT_MAX_ENCODED, &c, &n)) || !wire_rd_done(&r))
 		return malformed("CERT", err);
 	absorb(s, msg, len);
 	if (!purpose_valid(purpose))

@@ -19,6 +19,7 @@
 #include "lib/clock.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "node/api_images.h"
 #include "node/api_json.h"
 #include "node/command.h"
 #include "node/records.h"
@@ -50,7 +51,7 @@ typedef void (*handler_fn)(struct call *c);
 
 struct route {
 	const char *method;
-	const char *pattern; /* "*" matches one path segment */
+	const char *pattern; /* "*" matches one path segment, a final "**" the rest */
 	handler_fn fn;
 	bool json_body; /* parse the body as JSON (an empty body reads as {}) */
 };
@@ -178,10 +179,7 @@ static const struct store *manager_store(struct call *c)
 	return st;
 }
 
-/* Parse a boolean query parameter the way Docker does ("1", "true"). */
-/* Docker's BoolValue: anything but "", "0", "no", "false" and "none" (any
- * case, spaces trimmed) is true. */
-static bool query_bool(struct http_request *req, const char *key)
+bool api_query_bool(struct http_request *req, const char *key)
 {
 	static const char *const falsy[] = {"", "0", "no", "false", "none"};
 	char v[64], *p = v, *end;
@@ -327,7 +325,8 @@ static void h_swarm_leave(struct call *c)
 	struct shoal_err err;
 	int rv;
 
-	rv = swarm_leave(c->api->ctx.swarm, query_bool(c->req, "force"), swarm_leave_done, c, &err);
+	rv = swarm_leave(c->api->ctx.swarm, api_query_bool(c->req, "force"), swarm_leave_done, c,
+			 &err);
 	if (rv != 0)
 		call_reply_error(c, rv, err.msg);
 }
@@ -515,6 +514,26 @@ static void h_node_update(struct call *c)
 				 rv == SHOAL_ENOTLEADER ? MSG_NO_LEADER : err.msg);
 }
 
+/* --- images ---------------------------------------------------------------- */
+
+static void h_images_load(struct call *c)
+{
+	api_images_load(c->api->ctx.images, c->req, c->res);
+	call_free(c);
+}
+
+static void h_images_list(struct call *c)
+{
+	api_images_list(c->api->ctx.images, c->req, c->res);
+	call_free(c);
+}
+
+static void h_image_delete(struct call *c)
+{
+	api_images_delete(c->api->ctx.images, c->param, c->req, c->res);
+	call_free(c);
+}
+
 /* --- routing ---------------------------------------------------------------- */
 
 static const struct route routes[] = {
@@ -527,6 +546,9 @@ static const struct route routes[] = {
     {"GET", "/nodes", h_nodes_list, false},
     {"GET", "/nodes/*", h_node_inspect, false},
     {"POST", "/nodes/*/update", h_node_update, true},
+    {"POST", "/images/load", h_images_load, false},
+    {"GET", "/images/json", h_images_list, false},
+    {"DELETE", "/images/**", h_image_delete, false},
 };
 
 /* Match @path against @pattern; on a match with a "*", *@param gets a copy. */
@@ -536,6 +558,14 @@ static bool route_match(const char *pattern, const char *path, char **param)
 
 	*param = NULL;
 	while (*p != '\0') {
+		if (p[0] == '*' && p[1] == '*' && p[2] == '\0') {
+			/* "**" at the end: the rest of the path, slashes included
+			 * (image names such as "user/app:v1"). */
+			if (*q == '\0')
+				goto no;
+			*param = strdup(q);
+			return *param != NULL;
+		}
 		if (*p == '*') {
 			const char *seg_end = strchr(q, '/');
 			size_t n = seg_end != NULL ? (size_t)(seg_end - q) : strlen(q);
@@ -582,6 +612,19 @@ static long version_number(const char *s, size_t n)
 			break;
 	}
 	return i == n ? part[0] * 1000 + part[1] : -1;
+}
+
+bool api_body_to_file(const char *method, const char *path)
+{
+	const char *slash;
+
+	if (strcmp(method, "POST") != 0)
+		return false;
+	if (strncmp(path, "/v", 2) == 0 && path[2] >= '0' && path[2] <= '9' &&
+	    (slash = strchr(path + 1, '/')) != NULL &&
+	    version_number(path + 2, (size_t)(slash - (path + 2))) >= 0)
+		path = slash;
+	return strcmp(path, "/images/load") == 0;
 }
 
 /* Strip a "/vX.Y" prefix. Returns the rest of the path, or NULL after replying. */

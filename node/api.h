@@ -3,6 +3,7 @@
 #ifndef SHOAL_NODE_API_H
 #define SHOAL_NODE_API_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -15,11 +16,13 @@
 
 struct swarm;
 struct store;
+struct image_store;
 struct command;
 
 /* What the API reads from the rest of the daemon. Pointers must outlive the api. */
 struct api_context {
 	struct swarm *swarm;
+	struct image_store *images; /* the daemon's, STATE_DIR/images */
 	const char *hostname;
 	const char *state_dir;
 	const char *runtime;
@@ -44,6 +47,19 @@ void api_handle(void *arg, struct http_request *req, struct http_response *res);
 int api_node_update_command(const struct store *st, const char *self_id, const char *ref,
 			    const char *version_text, json_t *body, int64_t now,
 			    struct command *cmd, struct shoal_err *err);
+
+/* The largest image archive POST /images/load takes (413 above). */
+#define API_MAX_IMAGE_ARCHIVE ((size_t)512 << 20)
+
+/* True for requests whose body should stream to a temp file rather than
+ * memory (POST /images/load, with or without a version prefix): the
+ * http_limits.file_body predicate. */
+bool api_body_to_file(const char *method, const char *path);
+
+/* A boolean query parameter read as Docker's BoolValue: anything but "",
+ * "0", "no", "false" and "none" (any case, spaces trimmed) is true; absent
+ * is false. */
+bool api_query_bool(struct http_request *req, const char *key);
 
 /* The HTTP status for a shoal error code (400, 404, 409, 503, ...). */
 int api_status_for(int code);

@@ -1,9 +1,9 @@
 /* The daemon: parses its flags, locks the state directory, and wires one libuv
  * loop with the API socket, the swarm (Raft and the store) and signals.
  *
- * Start: flags -> state dir (0700) -> lock -> swarm (resumes from disk) -> API
- * socket (0660) -> run. SIGTERM/SIGINT: close the socket (removing it), close
- * the swarm (Raft closed properly), let the loop drain, release the lock. */
+ * Start: flags -> state dir (0700) -> lock -> swarm (resumes from disk) ->
+ * image store (STATE_DIR/images) -> API socket (0660) -> run. SIGTERM/SIGINT: close the socket
+ * (removing it), close the swarm (Raft closed properly), let the loop drain, release the lock. */
 #include "node/daemon.h"
 
 #include <getopt.h>
@@ -19,6 +19,7 @@
 #include "node/api.h"
 #include "node/http_server.h"
 #include "node/swarm.h"
+#include "runtime/image_store.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/shoal"
 #define DEFAULT_SOCKET	  "/run/shoal/shoal.sock"
@@ -45,6 +46,7 @@ struct daemon {
 	char hostname[256];
 	int lock_fd;
 	struct swarm *swarm;
+	struct image_store *images; /* STATE_DIR/images */
 	struct http_server *http;
 	struct api *api;
 	bool stopping;
@@ -233,6 +235,8 @@ static void swarm_closed(void *arg)
 	d->swarm = NULL;
 	api_free(d->api);
 	d->api = NULL;
+	image_store_close(d->images);
+	d->images = NULL;
 	uv_close((uv_handle_t *)&d->sigterm, handle_closed);
 	uv_close((uv_handle_t *)&d->sigint, handle_closed);
 	log_info("daemon", "stopped");
@@ -272,10 +276,12 @@ static void on_signal(uv_signal_t *h, int signum)
 static int start(struct daemon *d, struct shoal_err *err)
 {
 	_cleanup_free_ char *lock_path = NULL;
+	_cleanup_free_ char *images_path = NULL;
 	char *slash;
 	char sock_dir[4096];
 	struct swarm_config scfg;
 	struct api_context actx;
+	struct http_limits limits;
 	int rv;
 
 	rv = fs_mkdir_p(d->opts.state_dir, 0700, err);
@@ -319,8 +325,19 @@ static int start(struct daemon *d, struct shoal_err *err)
 		return rv;
 	}
 
+	images_path = malloc(strlen(d->opts.state_dir) + sizeof("/images"));
+	if (images_path == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	sprintf(images_path, "%s/images", d->opts.state_dir);
+	rv = image_store_open(images_path, &d->images, err);
+	if (rv != 0) {
+		shoal_err_wrap(err, "open the image store %s", images_path);
+		return rv;
+	}
+
 	memset(&actx, 0, sizeof actx);
 	actx.swarm = d->swarm;
+	actx.images = d->images;
 	actx.hostname = d->hostname;
 	actx.state_dir = d->opts.state_dir;
 	actx.runtime = d->opts.runtime;
@@ -328,7 +345,14 @@ static int start(struct daemon *d, struct shoal_err *err)
 	rv = api_new(&d->api, &actx, err);
 	if (rv != 0)
 		return rv;
-	rv = http_server_start(&d->http, &d->loop, d->opts.socket_path, 0660, NULL, api_handle,
+	/* Image archives stream to an unlinked temp file in the state dir (on
+	 * disk, like the images) instead of memory; other bodies keep the
+	 * core's default bound. */
+	memset(&limits, 0, sizeof limits);
+	limits.file_body = api_body_to_file;
+	limits.file_body_dir = d->opts.state_dir;
+	limits.max_file_body_bytes = API_MAX_IMAGE_ARCHIVE;
+	rv = http_server_start(&d->http, &d->loop, d->opts.socket_path, 0660, &limits, api_handle,
 			       d->api, err);
 	if (rv != 0)
 		return rv;

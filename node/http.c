@@ -1,6 +1,8 @@
 /* HTTP/1.1 connection core: incremental request parsing, pipelining, responses. */
 #include "node/http.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <http_parser.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -10,11 +12,13 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/err.h"
 
-#define DEFAULT_MAX_HEADER_BYTES (64 * 1024)
-#define DEFAULT_MAX_BODY_BYTES	 (4 * 1024 * 1024)
+#define DEFAULT_MAX_HEADER_BYTES    (64 * 1024)
+#define DEFAULT_MAX_BODY_BYTES	    (4 * 1024 * 1024)
+#define DEFAULT_MAX_FILE_BODY_BYTES ((size_t)512 * 1024 * 1024)
 /* Framing counted per header line against max_header_bytes: ": " and CRLF. */
 #define HEADER_LINE_OVERHEAD 4
 #define FAIL_MSG_LEN	     160
@@ -70,8 +74,11 @@ struct http_response {
 	struct buf hdrs; /* header names and values, each NUL-terminated */
 	size_t hdr_off[HTTP_MAX_HEADERS][2];
 	struct buf body;
-	char *strs;	  /* decoded path, NUL, raw query, NUL */
-	struct buf extra; /* header lines from http_response_header() */
+	int body_fd;	   /* -1, or the temp file the body goes to */
+	size_t body_limit; /* max_body_bytes, or max_file_body_bytes for body_fd */
+	size_t file_len;   /* bytes written to body_fd */
+	char *strs;	   /* decoded path, NUL, raw query, NUL */
+	struct buf extra;  /* header lines from http_response_header() */
 };
 
 struct http_conn {
@@ -230,6 +237,8 @@ static struct http_response *res_new(struct http_conn *c)
 	buf_init(&res->body);
 	buf_init(&res->extra);
 	res->req.method = "";
+	res->req.body_fd = -1;
+	res->body_fd = -1;
 	return res;
 }
 
@@ -241,6 +250,8 @@ static void res_free(struct http_response *res)
 	buf_free(&res->hdrs);
 	buf_free(&res->body);
 	buf_free(&res->extra);
+	if (res->body_fd >= 0)
+		close(res->body_fd);
 	free(res->strs);
 	free(res);
 }
@@ -668,10 +679,50 @@ static void answer_expect(struct http_conn *c)
 		conn_close(c);
 }
 
+/* An unlinked temp file in file_body_dir for the current request's body. */
+static int open_body_file(struct http_conn *c)
+{
+	struct http_response *res = c->cur;
+	struct buf path;
+	int fd;
+
+	buf_init(&path);
+	if (buf_appendf(&path, "%s/.http-body-XXXXXX", c->limits.file_body_dir) != 0)
+		return cb_oom(c);
+	fd = mkostemp(path.data, O_CLOEXEC);
+	if (fd < 0) {
+		buf_free(&path);
+		return cb_fail(c, 500, "cannot store the request body: %s", strerror(errno));
+	}
+	unlink(path.data);
+	buf_free(&path);
+	res->body_fd = fd;
+	return 0;
+}
+
+static int write_body_file(struct http_conn *c, const char *at, size_t len)
+{
+	struct http_response *res = c->cur;
+
+	while (len > 0) {
+		ssize_t n = write(res->body_fd, at, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cb_fail(c, 500, "cannot store the request body: %s",
+				       strerror(errno));
+		at += n;
+		len -= (size_t)n;
+		res->file_len += (size_t)n;
+	}
+	return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
 	struct http_conn *c = p->data;
 	struct http_response *res = c->cur;
+	bool to_file;
 
 	if (seal_headers(c) != 0)
 		return cb_oom(c);
@@ -681,12 +732,16 @@ static int on_headers_complete(http_parser *p)
 			       (unsigned)p->http_major, (unsigned)p->http_minor);
 	if (p->upgrade)
 		return cb_fail(c, 400, "protocol upgrades and CONNECT are not supported");
-	if ((p->flags & F_CONTENTLENGTH) != 0 && p->content_length > c->limits.max_body_bytes)
-		return cb_fail(c, 413, "request body is larger than %zu bytes",
-			       c->limits.max_body_bytes);
 	if (parse_target(c) != 0)
 		return -1;
 	res->req.method = http_method_str((enum http_method)p->method);
+	to_file =
+	    c->limits.file_body != NULL && c->limits.file_body(res->req.method, res->req.path);
+	res->body_limit = to_file ? c->limits.max_file_body_bytes : c->limits.max_body_bytes;
+	if ((p->flags & F_CONTENTLENGTH) != 0 && p->content_length > res->body_limit)
+		return cb_fail(c, 413, "request body is larger than %zu bytes", res->body_limit);
+	if (to_file && open_body_file(c) != 0)
+		return -1;
 	res->req.head = p->method == HTTP_HEAD;
 	res->req.keep_alive = http_should_keep_alive(p) != 0;
 	res->http10 = p->http_minor == 0;
@@ -697,11 +752,14 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
-	struct buf *body = &c->cur->body;
+	struct http_response *res = c->cur;
+	struct buf *body = &res->body;
+	size_t have = res->body_fd >= 0 ? res->file_len : body->len;
 
-	if (len > c->limits.max_body_bytes - body->len)
-		return cb_fail(c, 413, "request body is larger than %zu bytes",
-			       c->limits.max_body_bytes);
+	if (len > res->body_limit - have)
+		return cb_fail(c, 413, "request body is larger than %zu bytes", res->body_limit);
+	if (res->body_fd >= 0)
+		return write_body_file(c, at, len);
 	if (buf_append(body, at, len) != 0)
 		return cb_oom(c);
 	return 0;
@@ -717,6 +775,13 @@ static int on_message_complete(http_parser *p)
 		return cb_oom(c);
 	res->req.body = res->body.data;
 	res->req.body_len = res->body.len;
+	if (res->body_fd >= 0) {
+		if (lseek(res->body_fd, 0, SEEK_SET) != 0)
+			return cb_fail(c, 500, "cannot read the stored request body: %s",
+				       strerror(errno));
+		res->req.body_fd = res->body_fd;
+		res->req.body_len = res->file_len;
+	}
 	http_parser_pause(p, 1);
 	return 0;
 }
@@ -866,6 +931,13 @@ struct http_conn *http_conn_new(const struct http_limits *limits, const struct h
 		c->limits.max_header_bytes = limits->max_header_bytes;
 	if (limits != NULL && limits->max_body_bytes > 0)
 		c->limits.max_body_bytes = limits->max_body_bytes;
+	c->limits.max_file_body_bytes = DEFAULT_MAX_FILE_BODY_BYTES;
+	if (limits != NULL && limits->max_file_body_bytes > 0)
+		c->limits.max_file_body_bytes = limits->max_file_body_bytes;
+	if (limits != NULL && limits->file_body != NULL && limits->file_body_dir != NULL) {
+		c->limits.file_body = limits->file_body;
+		c->limits.file_body_dir = limits->file_body_dir;
+	}
 	c->t = *t;
 	c->handler = handler;
 	c->handler_arg = handler_arg;

@@ -24,8 +24,12 @@ struct http_request {
 	char *query;	    /* raw query string without '?', "" if none */
 	struct http_header headers[HTTP_MAX_HEADERS];
 	unsigned n_headers;
-	char *body; /* NUL-terminated (the NUL is not counted) */
+	char *body; /* NUL-terminated (the NUL is not counted); "" when in body_fd */
 	size_t body_len;
+	/* -1, or (see http_limits.file_body) an unlinked temp file holding the
+	 * body_len bytes of the body, positioned at its start. Owned by the
+	 * connection, which closes it when the response is finished. */
+	int body_fd;
 	bool keep_alive; /* false once the client asked to close (or HTTP/1.0 without keep-alive) */
 	bool head;	 /* a HEAD request: the response carries headers only */
 };
@@ -78,6 +82,15 @@ typedef void (*http_handler_fn)(void *arg, struct http_request *req, struct http
 struct http_limits {
 	size_t max_header_bytes; /* request line + headers; default 64 KiB; more gets 431 */
 	size_t max_body_bytes;	 /* default 4 MiB; more gets 413 */
+	/* Large uploads: a request for which file_body (may be NULL) returns
+	 * true, given its method and percent-decoded path, has its body written
+	 * to an unlinked temp file in file_body_dir as it arrives (never held in
+	 * memory), up to max_file_body_bytes (default 512 MiB; more gets 413),
+	 * and handed over as http_request.body_fd. file_body_dir must outlive
+	 * the connection. */
+	bool (*file_body)(const char *method, const char *path);
+	const char *file_body_dir;
+	size_t max_file_body_bytes;
 };
 
 /* Byte sinks for a connection. write() queues @len bytes (the callee copies

@@ -1,0 +1,37 @@
+/* The Docker Engine API's image endpoints over the image store: POST
+ * /images/load, GET /images/json, DELETE /images/{name}. They do not need a
+ * swarm, as in Docker. */
+#ifndef SHOAL_NODE_API_IMAGES_H
+#define SHOAL_NODE_API_IMAGES_H
+
+#include <jansson.h>
+
+#include "node/http.h"
+#include "runtime/image_store.h"
+
+/* Each handler below finishes @res exactly once before it returns. @s is the
+ * daemon's store; calls are serialised by the daemon's single loop. */
+
+/* POST /images/load?quiet=: the request body is the archive (a tar, gzip or
+ * zstd allowed), read from req->body_fd when the HTTP core stored it in a
+ * file, else from memory (through a memfd), and loaded in one go; on success a chunked 200 of JSON
+ * lines {"stream":"Loaded image: NAME\n"} (or "Loaded image ID: sha256:...\n" for an image without
+ * a name). A corrupt archive gets 400 with the loader's message, and nothing is stored. */
+void api_images_load(struct image_store *s, struct http_request *req, struct http_response *res);
+
+/* GET /images/json: Docker's ImageSummary list, newest first. The filters
+ * query parameter is refused (400) unless empty. */
+void api_images_list(struct image_store *s, struct http_request *req, struct http_response *res);
+
+/* DELETE /images/@name?force=&noprune=: [{"Untagged": "NAME"}..., {"Deleted":
+ * "sha256:..."}]; 404 "No such image: NAME"; 409 for an id with several
+ * names and no force. noprune is accepted: there are no parent images. */
+void api_images_delete(struct image_store *s, const char *name, struct http_request *req,
+		       struct http_response *res);
+
+/* Docker's ImageSummary of @img (API v1.41: an image without a name lists
+ * "<none>:<none>" and "<none>@<none>"). Returns a new reference, or NULL when
+ * out of memory. */
+json_t *api_image_summary(const struct image *img);
+
+#endif
