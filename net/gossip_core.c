@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/sorted.h"
+
 #define NONCE_LEN	  crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define TAG_LEN		  crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define SEAL_OVERHEAD	  (1 + NONCE_LEN + TAG_LEN)
@@ -241,26 +243,18 @@ static unsigned log10_ceil(size_t n)
 
 /* ---- members ------------------------------------------------------------ */
 
+static const char *member_id_at(const void *items, size_t i)
+{
+	return ((const struct gossip_member *)items)[i].id;
+}
+
 /* True if @id is known, with its index in *@pos; else *@pos is where it goes. */
 static bool find(const struct gossip_core *g, const char *id, size_t *pos)
 {
-	size_t lo = 0, hi = g->n;
+	bool found;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(g->pub[mid].id, id);
-
-		if (c == 0) {
-			*pos = mid;
-			return true;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*pos = lo;
-	return false;
+	*pos = sorted_find(g->pub, g->n, member_id_at, id, &found);
+	return found;
 }
 
 static bool is_self(const struct gossip_core *g, const char *id)
@@ -1322,25 +1316,17 @@ static void apply_record(struct gossip_core *g, const struct msg *m, bool spread
 		apply_suspect(g, m->id, m->num, "", true, now);
 }
 
+static const char *user_key_at(const void *items, size_t i)
+{
+	return ((const struct user_entry *)items)[i].key;
+}
+
 static bool user_find(const struct gossip_core *g, const char *key, size_t *pos)
 {
-	size_t lo = 0, hi = g->nusers;
+	bool found;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(g->users[mid].key, key);
-
-		if (c == 0) {
-			*pos = mid;
-			return true;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*pos = lo;
-	return false;
+	*pos = sorted_find(g->users, g->nusers, user_key_at, key, &found);
+	return found;
 }
 
 /* Keep @version of @key. Returns the entry, or NULL without memory or room. */

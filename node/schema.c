@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "lib/clock.h"
+#include "lib/sorted.h"
 
 #define SEGMENT_MAX 64 /* longest component of a field path */
 #define QUOTE_MAX   48 /* longest excerpt of bad input quoted in a message */
@@ -1514,25 +1515,15 @@ int schema_enum_value(const struct schema_enum *table, const char *name, int *va
 	return -1;
 }
 
+static const char *map_key_at(const void *items, size_t i)
+{
+	return ((const struct schema_kv *)items)[i].key;
+}
+
 /* Index of @key in @m, or where it would go; *@found tells which. */
 static size_t map_search(const struct schema_map *m, const char *key, bool *found)
 {
-	size_t lo = 0, hi = m->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(m->items[mid].key, key);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+	return sorted_find(m->items, m->n, map_key_at, key, found);
 }
 
 const char *schema_map_get(const struct schema_map *m, const char *key)

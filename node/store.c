@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/sorted.h"
 #include "node/command.h"
 
 struct table {
@@ -37,25 +38,15 @@ static const char *rec_id(const void *rec)
 	return record_meta(rec)->id;
 }
 
+static const char *rec_id_at(const void *items, size_t i)
+{
+	return rec_id(((void *const *)items)[i]);
+}
+
 /* Position of @id in @t, or where it would be inserted; *@found tells which. */
 static size_t search(const struct table *t, const char *id, bool *found)
 {
-	size_t lo = 0, hi = t->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(rec_id(t->recs[mid]), id);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+	return sorted_find(t->recs, t->n, rec_id_at, id, found);
 }
 
 static int reserve(struct table *t, size_t n)

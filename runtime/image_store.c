@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "lib/fsutil.h"
+#include "lib/sorted.h"
 #include "runtime/layer.h"
 
 #define IMAGE_NAME_MAX 255u /* bytes of a repository name, as the distribution spec says */
@@ -246,25 +247,15 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static const char *image_id_at(const void *items, size_t i)
+{
+	return ((struct image *const *)items)[i]->id.str;
+}
+
 /* Position of @id in the sorted images, or where it would go. */
 static size_t find_id(const struct image_store *s, const struct digest *id, bool *found)
 {
-	size_t lo = 0, hi = s->n_images;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(s->images[mid]->id.str, id->str);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+	return sorted_find(s->images, s->n_images, image_id_at, id->str, found);
 }
 
 static int insert_image(struct image_store *s, struct image *img, struct shoal_err *err)

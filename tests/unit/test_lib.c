@@ -17,6 +17,7 @@
 #include "lib/err.h"
 #include "lib/fsutil.h"
 #include "lib/id.h"
+#include "lib/sorted.h"
 
 static void err_wrap_prepends_context(void **state)
 {
@@ -121,6 +122,31 @@ static void base32_matches_rfc4648(void **state)
 	assert_int_equal(base32_encode((const unsigned char *)"foobar", 6, out, 10), -1);
 }
 
+static const char *str_at(const void *items, size_t i)
+{
+	return ((const char *const *)items)[i];
+}
+
+static void sorted_find_hits_and_insertion_points(void **state)
+{
+	static const char *const keys[] = {"b", "d", "f", "h"};
+	static const struct {
+		const char *key;
+		size_t pos;
+		bool found;
+	} cases[] = {{"a", 0, false}, {"b", 0, true}, {"c", 1, false}, {"d", 1, true},
+		     {"g", 3, false}, {"h", 3, true}, {"z", 4, false}};
+	bool found;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		assert_int_equal(sorted_find(keys, 4, str_at, cases[i].key, &found), cases[i].pos);
+		assert_int_equal(found, cases[i].found);
+	}
+	assert_int_equal(sorted_find(keys, 0, str_at, "b", &found), 0);
+	assert_false(found);
+}
+
 static char tmpdir[64];
 
 static int make_tmpdir(void **state)
@@ -204,6 +230,7 @@ int main(void)
 	    cmocka_unit_test(clock_round_trips_rfc3339),
 	    cmocka_unit_test(ids_are_docker_shaped_and_distinct),
 	    cmocka_unit_test(base32_matches_rfc4648),
+	    cmocka_unit_test(sorted_find_hits_and_insertion_points),
 	    cmocka_unit_test(fs_atomic_write_and_bounded_read),
 	    cmocka_unit_test(fs_lock_is_exclusive),
 	    cmocka_unit_test(fs_rm_rf_removes_trees),
