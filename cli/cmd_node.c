@@ -1,4 +1,4 @@
-/* "shoal node ls", "shoal node inspect" and "shoal node update". */
+/* "shoal node ls", "inspect", "update", "promote", "demote" and "rm". */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,23 +314,6 @@ static int run_inspect(struct cli_ctx *ctx, int argc, char **argv)
 	return rv != 0 || failed ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 }
 
-/* Lower-case @in into @out and check it is one of @allowed (NULL-terminated). */
-static int one_of(const char *in, char *out, size_t len, const char *const *allowed)
-{
-	size_t i;
-
-	for (i = 0; in[i] != '\0' && i + 1 < len; i++)
-		out[i] = (char)tolower((unsigned char)in[i]);
-	out[i] = '\0';
-	if (in[i] != '\0')
-		return -1;
-	for (; *allowed != NULL; allowed++) {
-		if (strcmp(out, *allowed) == 0)
-			return 0;
-	}
-	return -1;
-}
-
 /* Docker's mergeNodeUpdate(): role, availability, then labels added and removed. */
 static int merge_update(json_t *spec, const char *role, const char *avail,
 			const struct flag_list *add, const struct flag_list *rm,
@@ -370,10 +353,81 @@ static int merge_update(json_t *spec, const char *role, const char *avail,
 	return 0;
 }
 
+/* Returned by a merge_fn when the node needs no update. */
+#define NODE_UNCHANGED 1
+
+/* Change the copy of @node's spec in @spec; returns 0, NODE_UNCHANGED or an error. */
+typedef int (*merge_fn)(struct cli_ctx *ctx, const json_t *node, json_t *spec, const void *arg,
+			struct shoal_err *err);
+
+/* Docker's updateNodes() for one node: GET @ref, let @merge change a copy of
+ * its spec, and POST that back at the version read. Returns 0, NODE_UNCHANGED
+ * (nothing sent) or an error. */
+static int update_node(struct cli_ctx *ctx, struct client *client, const char *ref, merge_fn merge,
+		       const void *arg, struct shoal_err *err)
+{
+	struct client_resp node = {0}, resp = {0};
+	json_t *spec = NULL;
+	long long version;
+	struct buf path;
+	int rv;
+
+	buf_init(&path);
+	rv = node_path(&path, ref) != 0
+		 ? shoal_errf(err, SHOAL_ENOMEM, "out of memory")
+		 : client_request(client, "GET", path.data, NULL, &node, err);
+	if (rv != 0)
+		goto out;
+	version = jsonfmt_int(node.json, "Version.Index", -1);
+	if (version < 0 || jsonfmt_str(node.json, "ID")[0] == '\0') {
+		rv = shoal_errf(err, SHOAL_EPROTO,
+				"the daemon's node %s has no ID or Version.Index", ref);
+		goto out;
+	}
+	spec = json_is_object(json_object_get(node.json, "Spec"))
+		   ? json_deep_copy(json_object_get(node.json, "Spec"))
+		   : json_object();
+	if (spec == NULL) {
+		rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+		goto out;
+	}
+	rv = merge(ctx, node.json, spec, arg, err);
+	if (rv != 0)
+		goto out;
+	path.len = 0;
+	rv = node_path(&path, jsonfmt_str(node.json, "ID"));
+	if (rv == 0)
+		rv = buf_appendf(&path, "/update?version=%lld", version);
+	if (rv != 0) {
+		rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+		goto out;
+	}
+	rv = client_request(client, "POST", path.data, spec, &resp, err);
+out:
+	json_decref(spec);
+	client_resp_free(&node);
+	client_resp_free(&resp);
+	buf_free(&path);
+	return rv;
+}
+
+struct update_flags {
+	const char *role, *avail;
+	const struct flag_list *add, *rm;
+};
+
+static int merge_flags(struct cli_ctx *ctx, const json_t *node, json_t *spec, const void *arg,
+		       struct shoal_err *err)
+{
+	const struct update_flags *f = arg;
+
+	(void)ctx;
+	(void)node;
+	return merge_update(spec, f->role, f->avail, f->add, f->rm, err);
+}
+
 static int run_update(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const char *const avails[] = {"active", "pause", "drain", NULL};
-	static const char *const roles[] = {"worker", "manager", NULL};
 	const char *avail = NULL, *role = NULL;
 	struct flag_list add = {0}, rm = {0};
 	const struct flag_spec specs[] = {
@@ -385,82 +439,138 @@ static int run_update(struct cli_ctx *ctx, int argc, char **argv)
 	    {"role", 0, FLAG_STRING, "string", "Role of the node (\"worker\", \"manager\")", NULL,
 	     &role},
 	};
-	char avail_lc[16], role_lc[16];
-	struct client_resp node = {0}, resp = {0};
+	/* Like Docker, role and availability go to the daemon as given: it
+	 * accepts any case and refuses other values (exit 1, not a flag error). */
+	struct update_flags f = {.add = &add, .rm = &rm};
 	struct flags_result res = {0};
 	struct client *client;
 	struct shoal_err err;
-	json_t *spec = NULL;
-	struct buf path;
-	long long version;
 	int rv;
 
-	buf_init(&path);
 	rv = cli_parse(ctx, specs, ARRAY_SIZE(specs), CLI_ARGS_EXACT, 1, argc, argv, &res);
 	if (rv != CLI_CONTINUE)
 		goto out_flags;
-	if (avail != NULL && one_of(avail, avail_lc, sizeof(avail_lc), avails) != 0) {
-		rv = cli_flag_error(ctx,
-				    "invalid argument \"%s\" for \"--availability\" flag: expected "
-				    "\"active\", \"pause\" or \"drain\"",
-				    avail);
-		goto out_flags;
-	}
-	if (role != NULL && one_of(role, role_lc, sizeof(role_lc), roles) != 0) {
-		rv = cli_flag_error(ctx,
-				    "invalid argument \"%s\" for \"--role\" flag: expected "
-				    "\"worker\" or \"manager\"",
-				    role);
-		goto out_flags;
-	}
-
+	f.role = role;
+	f.avail = avail;
 	rv = cli_client(ctx, &client, &err);
 	if (rv == 0)
-		rv = node_path(&path, res.args[0]) != 0
-			 ? shoal_errf(&err, SHOAL_ENOMEM, "out of memory")
-			 : client_request(client, "GET", path.data, NULL, &node, &err);
-	if (rv != 0)
-		goto out;
-	version = jsonfmt_int(node.json, "Version.Index", -1);
-	if (version < 0 || jsonfmt_str(node.json, "ID")[0] == '\0') {
-		rv = shoal_errf(&err, SHOAL_EPROTO,
-				"the daemon's node %s has no ID or Version.Index", res.args[0]);
-		goto out;
-	}
-	spec = json_is_object(json_object_get(node.json, "Spec"))
-		   ? json_deep_copy(json_object_get(node.json, "Spec"))
-		   : json_object();
-	if (spec == NULL) {
-		rv = shoal_errf(&err, SHOAL_ENOMEM, "out of memory");
-		goto out;
-	}
-	rv = merge_update(spec, role != NULL ? role_lc : NULL, avail != NULL ? avail_lc : NULL,
-			  &add, &rm, &err);
-	if (rv != 0)
-		goto out;
-	path.len = 0;
-	rv = node_path(&path, jsonfmt_str(node.json, "ID"));
-	if (rv == 0)
-		rv = buf_appendf(&path, "/update?version=%lld", version);
-	if (rv != 0) {
-		rv = shoal_errf(&err, SHOAL_ENOMEM, "out of memory");
-		goto out;
-	}
-	rv = client_request(client, "POST", path.data, spec, &resp, &err);
+		rv = update_node(ctx, client, res.args[0], merge_flags, &f, &err);
 	if (rv == 0)
 		fprintf(ctx->out, "%s\n", res.args[0]);
-out:
-	json_decref(spec);
-	client_resp_free(&node);
-	client_resp_free(&resp);
-	if (rv != 0)
+	else
 		rv = cli_fail(ctx, &err);
-out_flags:
-	buf_free(&path);
 	flags_result_free(&res);
+out_flags:
 	flag_list_free(&add);
 	flag_list_free(&rm);
 	return rv;
+}
+
+/* Docker's promote and demote: set the role, or say it is set already. */
+static int merge_role(struct cli_ctx *ctx, const json_t *node, json_t *spec, const void *arg,
+		      struct shoal_err *err)
+{
+	const char *role = arg;
+
+	if (strcmp(jsonfmt_str(spec, "Role"), role) == 0) {
+		fprintf(ctx->out, "Node %s is already a %s.\n", jsonfmt_str(node, "ID"), role);
+		return NODE_UNCHANGED;
+	}
+	if (json_object_set_new(spec, "Role", json_string(role)) != 0)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Like Docker's updateNodes(), the first failure ends the command. */
+static int change_roles(struct cli_ctx *ctx, int argc, char **argv, const char *role)
+{
+	struct flags_result res;
+	struct client *client;
+	struct shoal_err err;
+	size_t i;
+	int rv;
+
+	rv = cli_parse(ctx, NULL, 0, CLI_ARGS_MIN, 1, argc, argv, &res);
+	if (rv != CLI_CONTINUE)
+		return rv;
+	rv = cli_client(ctx, &client, &err);
+	for (i = 0; i < res.nargs && rv == 0; i++) {
+		rv = update_node(ctx, client, res.args[i], merge_role, role, &err);
+		if (rv == NODE_UNCHANGED)
+			rv = 0;
+		else if (rv == 0 && strcmp(role, "manager") == 0)
+			fprintf(ctx->out, "Node %s promoted to a manager in the swarm.\n",
+				res.args[i]);
+		else if (rv == 0)
+			fprintf(ctx->out, "Manager %s demoted in the swarm.\n", res.args[i]);
+	}
+	flags_result_free(&res);
+	return rv != 0 ? cli_fail(ctx, &err) : CLI_EXIT_OK;
+}
+
+static int run_promote(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return change_roles(ctx, argc, argv, "manager");
+}
+
+static int run_demote(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return change_roles(ctx, argc, argv, "worker");
+}
+
+static int run_rm(struct cli_ctx *ctx, int argc, char **argv)
+{
+	bool force = false;
+	const struct flag_spec specs[] = {
+	    {"force", 'f', FLAG_BOOL, NULL, "Force remove a node from the swarm", NULL, &force},
+	};
+	struct flags_result res;
+	struct client *client;
+	struct shoal_err err;
+	struct buf path, errors;
+	size_t i;
+	int rv, failed = 0;
+
+	rv = cli_parse(ctx, specs, ARRAY_SIZE(specs), CLI_ARGS_MIN, 1, argc, argv, &res);
+	if (rv != CLI_CONTINUE)
+		return rv;
+	rv = cli_client(ctx, &client, &err);
+	if (rv != 0) {
+		flags_result_free(&res);
+		return cli_fail(ctx, &err);
+	}
+	buf_init(&path);
+	buf_init(&errors);
+	/* Docker removes every node it can, then reports each failure. */
+	for (i = 0; i < res.nargs && rv == 0; i++) {
+		struct client_resp resp = {0};
+
+		path.len = 0;
+		rv = node_path(&path, res.args[i]);
+		/* Like Docker's client: force=1 when forced, no parameter otherwise. */
+		if (rv == 0 && force)
+			rv = buf_appendf(&path, "?force=1");
+		if (rv != 0)
+			break;
+		if (client_request(client, "DELETE", path.data, NULL, &resp, &err) == 0) {
+			fprintf(ctx->out, "%s\n", res.args[i]);
+		} else {
+			failed = 1;
+			rv = buf_appendf(&errors, "%s%s", errors.len > 0 ? "\n" : "", err.msg);
+		}
+		client_resp_free(&resp);
+	}
+	if (rv != 0) {
+		shoal_errf(&err, SHOAL_ENOMEM, "out of memory");
+		cli_fail(ctx, &err);
+	} else if (failed) {
+		fflush(ctx->out);
+		fprintf(ctx->err, "%s\n", errors.data);
+	}
+	buf_free(&path);
+	buf_free(&errors);
+	flags_result_free(&res);
+	return rv != 0 || failed ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 }
 
 static const struct cli_cmd cmd_ls = {
@@ -485,7 +595,31 @@ static const struct cli_cmd cmd_update = {
     .run = run_update,
 };
 
-static const struct cli_cmd *const node_cmds[] = {&cmd_inspect, &cmd_ls, &cmd_update};
+static const struct cli_cmd cmd_promote = {
+    .name = "promote",
+    .use = "NODE [NODE...]",
+    .short_help = "Promote one or more nodes to manager in the swarm",
+    .run = run_promote,
+};
+
+static const struct cli_cmd cmd_demote = {
+    .name = "demote",
+    .use = "NODE [NODE...]",
+    .short_help = "Demote one or more nodes from manager in the swarm",
+    .run = run_demote,
+};
+
+static const struct cli_cmd cmd_rm = {
+    .name = "rm",
+    .alias = "remove",
+    .use = "[OPTIONS] NODE [NODE...]",
+    .short_help = "Remove one or more nodes from the swarm",
+    .run = run_rm,
+};
+
+/* In Docker's (alphabetical) order. */
+static const struct cli_cmd *const node_cmds[] = {&cmd_demote,	&cmd_inspect, &cmd_ls,
+						  &cmd_promote, &cmd_rm,      &cmd_update};
 
 const struct cli_cmd cli_cmd_node = {
     .name = "node",

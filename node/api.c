@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "lib/clock.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "net/identity.h"
 #include "node/api_images.h"
 #include "node/api_json.h"
 #include "node/command.h"
@@ -30,6 +32,10 @@
 #define MSG_NOT_MANAGER                                                                            \
 	"This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to " \
 	"connect this node to swarm and try again."
+#define MSG_WORKER                                                                                \
+	"This node is not a swarm manager. Worker nodes can't be used to view or modify cluster " \
+	"state. Please run this command on a manager node or promote the current node to a "      \
+	"manager."
 #define MSG_NO_LEADER                                                                        \
 	"The swarm does not have a leader. It's possible that too few managers are online. " \
 	"Make sure more than half of the managers are online."
@@ -172,6 +178,8 @@ static const struct store *manager_store(struct call *c)
 	if (st == NULL || store_cluster(st) == NULL) {
 		if (swarm_state(c->api->ctx.swarm) == SWARM_PENDING)
 			call_reply_error(c, SHOAL_EUNAVAIL, MSG_NO_LEADER);
+		else if (swarm_state(c->api->ctx.swarm) == SWARM_ACTIVE)
+			call_reply_error(c, SHOAL_ESTATE, MSG_WORKER);
 		else
 			call_reply_error(c, SHOAL_ESTATE, MSG_NOT_MANAGER);
 		return NULL;
@@ -305,6 +313,147 @@ static void h_swarm_init(struct call *c)
 	    body_bool(c, "InitRequest", "ForceNewCluster", &req.force_new_cluster) != 0)
 		return;
 	rv = swarm_init(c->api->ctx.swarm, &req, swarm_init_done, c, &err);
+	if (rv != 0)
+		call_reply_error(c, rv, err.msg);
+}
+
+static void swarm_join_done(void *arg, int status, const struct shoal_err *err)
+{
+	struct call *c = arg;
+
+	if (status != 0) {
+		call_reply_error(c, status, err->msg);
+		return;
+	}
+	call_reply_empty(c, 200);
+}
+
+static void h_swarm_join(struct call *c)
+{
+	struct swarm_join_req req;
+	const char *avail = NULL;
+	json_t *remotes = json_object_get(c->body, "RemoteAddrs");
+	struct shoal_err err;
+	int rv;
+
+	memset(&req, 0, sizeof req);
+	if (body_string(c, "JoinRequest", "ListenAddr", &req.listen_addr) != 0 ||
+	    body_string(c, "JoinRequest", "AdvertiseAddr", &req.advertise_addr) != 0 ||
+	    body_string(c, "JoinRequest", "JoinToken", &req.token) != 0 ||
+	    body_string(c, "JoinRequest", "Availability", &avail) != 0)
+		return;
+	if (remotes != NULL && !json_is_null(remotes) && !json_is_array(remotes)) {
+		call_reply_errorf(c, SHOAL_EINVAL,
+				  "json: cannot unmarshal %s into Go struct field "
+				  "JoinRequest.RemoteAddrs of type []string",
+				  schema_json_kind(remotes));
+		return;
+	}
+	if (json_array_size(remotes) == 0 || !json_is_string(json_array_get(remotes, 0))) {
+		call_reply_error(c, SHOAL_EINVAL,
+				 "invalid JoinRequest: RemoteAddrs must name a manager address");
+		return;
+	}
+	req.remote_addr = json_string_value(json_array_get(remotes, 0));
+	req.availability = NODE_AVAILABILITY_ACTIVE;
+	if (avail != NULL && avail[0] != '\0') {
+		int v;
+		if (schema_enum_value(node_availability_names, avail, &v) != 0) {
+			call_reply_errorf(c, SHOAL_EINVAL, "invalid Availability: \"%.64s\"",
+					  avail);
+			return;
+		}
+		req.availability = v;
+	}
+	if (req.token == NULL || req.token[0] == '\0') {
+		call_reply_error(c, SHOAL_EINVAL,
+				 "A valid join token is necessary to join this cluster");
+		return;
+	}
+	rv = swarm_join(c->api->ctx.swarm, &req, swarm_join_done, c, &err);
+	if (rv != 0)
+		call_reply_error(c, rv, err.msg);
+}
+
+static void swarm_update_done(void *arg, int status, const struct shoal_err *err)
+{
+	struct call *c = arg;
+
+	if (status != 0) {
+		call_reply_error(c, status, err->msg);
+		return;
+	}
+	call_reply_empty(c, 200);
+}
+
+int api_swarm_update_command(const struct store *st, const char *version_text, bool rotate_worker,
+			     bool rotate_manager, json_t *body, int64_t now, struct command *cmd,
+			     struct shoal_err *err)
+{
+	const struct cluster_rec *cur = store_cluster(st);
+	struct cluster_rec next;
+	char fp[FINGERPRINT_LEN + 1], secret[TOKEN_SECRET_LEN + 1], token[TOKEN_LEN + 1];
+	unsigned long long version;
+	char *end;
+	int rv;
+
+	if (version_text == NULL)
+		return shoal_errf(err, SHOAL_EINVAL,
+				  "invalid swarm version '': the version parameter is required");
+	errno = 0;
+	version = strtoull(version_text, &end, 10);
+	if (version_text[0] < '0' || version_text[0] > '9' || *end != '\0' || errno != 0)
+		return shoal_errf(err, SHOAL_EINVAL, "invalid swarm version '%.64s': not a number",
+				  version_text);
+	if ((uint64_t)version == COMMAND_EXPECT_ANY || (uint64_t)version != cur->meta.version)
+		return shoal_errf(err, SHOAL_ECONFLICT, "update out of sequence");
+	rv = schema_copy(&cluster_schema, &next, cur, err);
+	if (rv != 0)
+		return rv;
+	rv = schema_from_json(&cluster_schema, &next, body, "Spec", "Spec", err);
+	if (rv == 0 && (next.spec.name == NULL || strcmp(next.spec.name, "default") != 0))
+		rv = shoal_errf(err, SHOAL_EINVAL,
+				"invalid Name \"%.64s\": swarm spec must be named \"default\"",
+				next.spec.name != NULL ? next.spec.name : "");
+	if (rv == 0 && join_token_parse(cur->join_tokens.worker, fp, secret, err) != 0)
+		rv = shoal_errf(err, SHOAL_EIO, "the stored worker join token is damaged");
+	for (int i = 0; rv == 0 && i < 2; i++) {
+		char **slot = i == 0 ? &next.join_tokens.worker : &next.join_tokens.manager;
+		if (!(i == 0 ? rotate_worker : rotate_manager))
+			continue;
+		join_token_new(fp, token);
+		free(*slot);
+		*slot = strdup(token);
+		if (*slot == NULL)
+			rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	}
+	sodium_memzero(secret, sizeof secret);
+	sodium_memzero(token, sizeof token);
+	next.meta.updated_at = now;
+	if (rv == 0)
+		rv = command_put(cmd, RECORD_CLUSTER, (uint64_t)version, &next, err);
+	schema_free(&cluster_schema, &next);
+	return rv;
+}
+
+static void h_swarm_update(struct call *c)
+{
+	const struct store *st = manager_store(c);
+	struct command cmd;
+	struct shoal_err err;
+	char vtext[32];
+	int rv;
+
+	if (st == NULL)
+		return;
+	command_init(&cmd);
+	rv = api_swarm_update_command(
+	    st, http_query_get(c->req, "version", vtext, sizeof(vtext)) ? vtext : NULL,
+	    api_query_bool(c->req, "rotateWorkerToken"),
+	    api_query_bool(c->req, "rotateManagerToken"), c->body, clock_now_ns(), &cmd, &err);
+	if (rv == 0)
+		rv = swarm_propose(c->api->ctx.swarm, &cmd, swarm_update_done, c, &err);
+	command_free(&cmd);
 	if (rv != 0)
 		call_reply_error(c, rv, err.msg);
 }
@@ -475,20 +624,108 @@ int api_node_update_command(const struct store *st, const char *self_id, const c
 				"attempting to demote the last manager of the swarm");
 		goto out;
 	}
-	if (next.spec.role != cur->spec.role) {
-		/* Every node is a manager until workers can join; demoting the one
-		 * manager is refused above. */
-		rv = shoal_errf(err, SHOAL_EINVAL,
-				"node %s cannot change role: promotion needs cluster membership "
-				"changes, which this version does not support yet",
-				cur->meta.id);
-		goto out;
+	if (next.spec.role == NODE_ROLE_MANAGER && cur->spec.role != NODE_ROLE_MANAGER) {
+		/* Promotion: the leader adds the node's Raft server; it learns
+		 * its new role from its next heartbeat. */
+		if (cur->cluster_addr == NULL) {
+			rv = shoal_errf(err, SHOAL_EINVAL, "node %s has no cluster address",
+					cur->meta.id);
+			goto out;
+		}
+		if (count_managers(st) >= API_MAX_MANAGERS) {
+			rv = shoal_errf(err, SHOAL_EINVAL,
+					"the swarm has %d managers already, the most it takes",
+					API_MAX_MANAGERS);
+			goto out;
+		}
+		if (next.raft_id == 0)
+			next.raft_id = api_new_raft_id();
+		free(next.manager_status.addr);
+		next.manager_status.addr = strdup(cur->cluster_addr);
+		if (next.manager_status.addr == NULL) {
+			rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+			goto out;
+		}
+	} else if (next.spec.role != NODE_ROLE_MANAGER && cur->spec.role == NODE_ROLE_MANAGER) {
+		/* Demotion: the leader removes its Raft server; the node
+		 * stops Raft and carries on as a worker. */
+		free(next.manager_status.addr);
+		next.manager_status.addr = NULL;
 	}
 	next.meta.updated_at = now;
 	rv = command_put(cmd, RECORD_NODES, (uint64_t)version, &next, err);
 out:
 	schema_free(&node_schema, &next);
 	return rv;
+}
+
+int api_node_remove_command(const struct store *st, const char *self_id, const char *ref,
+			    bool force, bool down, struct command *cmd, struct shoal_err *err)
+{
+	const struct node_rec *n = NULL;
+	const struct cluster_rec *c = store_cluster(st);
+	struct cluster_rec next;
+	unsigned char keys[64];
+	int rv;
+
+	rv = store_node_find(st, strcmp(ref, "self") == 0 ? self_id : ref, &n, err);
+	if (rv != 0)
+		return rv;
+	if (n->spec.role == NODE_ROLE_MANAGER)
+		return shoal_errf(
+		    err, SHOAL_EINVAL,
+		    "node %s is a cluster manager and is a member of the raft cluster. "
+		    "It must be demoted to worker before removal",
+		    n->meta.id);
+	if (!force && !down)
+		return shoal_errf(err, SHOAL_EINVAL, "node %s is not down and can't be removed",
+				  n->meta.id);
+	rv = command_delete(cmd, RECORD_NODES, n->meta.version, n->meta.id, err);
+	if (rv != 0)
+		return rv;
+	/* A new gossip key, so the removed node reads nothing from now on;
+	 * the old one stays as "previous" while the new one spreads. */
+	rv = schema_copy(&cluster_schema, &next, c, err);
+	if (rv != 0)
+		return rv;
+	randombytes_buf(keys, 32);
+	memcpy(keys + 32, c->gossip_keys.data, c->gossip_keys.len >= 32 ? 32 : 0);
+	free(next.gossip_keys.data);
+	next.gossip_keys.data = malloc(64);
+	if (next.gossip_keys.data == NULL) {
+		rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	} else {
+		memcpy(next.gossip_keys.data, keys, c->gossip_keys.len >= 32 ? 64 : 32);
+		next.gossip_keys.len = c->gossip_keys.len >= 32 ? 64 : 32;
+		rv = command_put(cmd, RECORD_CLUSTER, c->meta.version, &next, err);
+	}
+	sodium_memzero(keys, sizeof keys);
+	schema_free(&cluster_schema, &next);
+	return rv;
+}
+
+static void h_node_remove(struct call *c)
+{
+	const struct store *st = manager_store(c);
+	const struct node_rec *n;
+	struct command cmd;
+	struct shoal_err err;
+	int rv;
+
+	if (st == NULL)
+		return;
+	n = find_node(c, st, c->param);
+	if (n == NULL)
+		return;
+	command_init(&cmd);
+	rv = api_node_remove_command(
+	    st, swarm_node_id(c->api->ctx.swarm), n->meta.id, api_query_bool(c->req, "force"),
+	    swarm_node_state(c->api->ctx.swarm, n) == NODE_STATE_DOWN, &cmd, &err);
+	if (rv == 0)
+		rv = swarm_propose(c->api->ctx.swarm, &cmd, node_update_done, c, &err);
+	command_free(&cmd);
+	if (rv != 0)
+		call_reply_error(c, rv, err.msg);
 }
 
 static void h_node_update(struct call *c)
@@ -512,6 +749,17 @@ static void h_node_update(struct call *c)
 	if (rv != 0)
 		call_reply_error(c, rv == SHOAL_ENOTLEADER ? SHOAL_EUNAVAIL : rv,
 				 rv == SHOAL_ENOTLEADER ? MSG_NO_LEADER : err.msg);
+}
+
+uint64_t api_new_raft_id(void)
+{
+	uint64_t id;
+
+	do {
+		randombytes_buf(&id, sizeof id);
+		id &= INT64_MAX;
+	} while (id == 0);
+	return id;
 }
 
 /* --- images ---------------------------------------------------------------- */
@@ -543,6 +791,9 @@ static const struct route routes[] = {
     {"GET", "/swarm", h_swarm_inspect, false},
     {"POST", "/swarm/init", h_swarm_init, true},
     {"POST", "/swarm/leave", h_swarm_leave, false},
+    {"POST", "/swarm/join", h_swarm_join, true},
+    {"POST", "/swarm/update", h_swarm_update, true},
+    {"DELETE", "/nodes/*", h_node_remove, false},
     {"GET", "/nodes", h_nodes_list, false},
     {"GET", "/nodes/*", h_node_inspect, false},
     {"POST", "/nodes/*/update", h_node_update, true},

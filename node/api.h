@@ -48,6 +48,23 @@ int api_node_update_command(const struct store *st, const char *self_id, const c
 			    const char *version_text, json_t *body, int64_t now,
 			    struct command *cmd, struct shoal_err *err);
 
+/* DELETE /nodes/{ref}: remove worker @ref (a manager must be demoted first;
+ * one not @down only with @force) and rotate the gossip key in the same
+ * command. Returns 0 or an error with Docker's message. */
+int api_node_remove_command(const struct store *st, const char *self_id, const char *ref,
+			    bool force, bool down, struct command *cmd, struct shoal_err *err);
+
+/* POST /swarm/update?version=V: the new Spec from @body, join tokens rotated
+ * as asked. */
+int api_swarm_update_command(const struct store *st, const char *version_text, bool rotate_worker,
+			     bool rotate_manager, json_t *body, int64_t now, struct command *cmd,
+			     struct shoal_err *err);
+
+/* A fresh Raft server id for a promoted node. */
+uint64_t api_new_raft_id(void);
+
+#define API_MAX_MANAGERS 7
+
 /* The largest image archive POST /images/load takes (413 above). */
 #define API_MAX_IMAGE_ARCHIVE ((size_t)512 << 20)
 

@@ -99,6 +99,16 @@ static json_t *info_swarm(const struct api_context *ctx)
 		      node_addr, "LocalNodeState",
 		      st == SWARM_CLOSED || st == SWARM_LEAVING ? "inactive" : swarm_state_name(st),
 		      "ControlAvailable", cluster != NULL, "Error", swarm_error(s));
+	if (o != NULL && cluster == NULL && st == SWARM_ACTIVE) {
+		/* A worker: the managers it knows, without their ids. */
+		const char *addrs[8];
+		size_t n = swarm_remote_managers(s, addrs, ARRAY_SIZE(addrs));
+		remotes = json_array();
+		for (size_t i = 0; remotes != NULL && i < n; i++)
+			json_array_append_new(
+			    remotes, json_pack("{s:s, s:s}", "NodeID", "", "Addr", addrs[i]));
+		json_object_set_new(o, "RemoteManagers", remotes);
+	}
 	if (o == NULL || cluster == NULL)
 		return o;
 	remotes = json_array();
@@ -175,32 +185,29 @@ json_t *api_json_swarm(const struct cluster_rec *c, bool with_tokens)
 	return o;
 }
 
-/* A node is known to be up if it is this node. Other nodes' liveness comes
- * from gossip, which the cluster issue adds; until then their stored state. */
-static bool is_self(const struct api_context *ctx, const struct node_rec *n)
-{
-	return strcmp(n->meta.id, swarm_node_id(ctx->swarm)) == 0;
-}
-
+/* A node's liveness comes from gossip (this node is always up). */
 json_t *api_json_node(const struct api_context *ctx, const struct node_rec *n)
 {
 	json_t *o = NULL, *status, *ms;
 	uint64_t leader = 0;
-	bool self = is_self(ctx, n);
+	int state = swarm_node_state(ctx->swarm, n);
+	const char *reach = state == NODE_STATE_READY  ? "reachable"
+			    : state == NODE_STATE_DOWN ? "unreachable"
+						       : "unknown";
 
 	if (schema_to_json(&node_schema, n, &o, NULL) != 0)
 		return NULL;
 	status = json_object_get(o, "Status");
-	if (self && status != NULL)
-		json_object_set_new(status, "State", json_string("ready"));
+	if (status != NULL)
+		json_object_set_new(status, "State",
+				    json_string(schema_enum_name(node_state_names, state)));
 	if (n->manager_status.addr == NULL) {
 		json_object_del(o, "ManagerStatus");
 		return o;
 	}
 	swarm_is_leader(ctx->swarm, &leader);
 	ms = json_pack("{s:b, s:s, s:s}", "Leader", leader != 0 && leader == n->raft_id,
-		       "Reachability", self ? "reachable" : "unreachable", "Addr",
-		       n->manager_status.addr);
+		       "Reachability", reach, "Addr", n->manager_status.addr);
 	if (ms == NULL || !json_is_true(json_object_get(ms, "Leader")))
 		json_object_del(ms, "Leader"); /* Go omits a false Leader */
 	json_object_set_new(o, "ManagerStatus", ms);

@@ -72,7 +72,7 @@ static void usage(FILE *out)
 		"      --log-level LEVEL       debug, info, warn, error, fatal (default info)\n"
 		"      --log-format FORMAT     text or json (default text)\n"
 		"      --raft-election-timeout MS, --raft-heartbeat-timeout MS\n"
-		"                              Raft timers (default 1000 and 100)\n"
+		"                              Raft timers (default 500 and 50)\n"
 		"      --raft-snapshot-interval N\n"
 		"                              Raft entries between snapshots (default 10000)\n",
 		DEFAULT_STATE_DIR, DEFAULT_SOCKET);

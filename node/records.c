@@ -46,6 +46,8 @@ static const struct schema_field cluster_fields[] = {
     SCHEMA_STRING_FIELD(C, join_tokens.worker, "JoinTokens.Worker", RO),
     SCHEMA_STRING_FIELD(C, join_tokens.manager, "JoinTokens.Manager", RO),
     SCHEMA_BYTES_FIELD(C, root_public_key, "RootPublicKey", INTERNAL),
+    SCHEMA_BYTES_FIELD(C, root_secret_key, "RootSecretKey", INTERNAL),
+    SCHEMA_BYTES_FIELD(C, gossip_keys, "GossipKeys", INTERNAL),
 };
 #undef C
 
@@ -99,6 +101,7 @@ static const struct schema_field node_fields[] = {
     SCHEMA_STRING_FIELD(N, status.addr, "Status.Addr", RO | OMIT),
     SCHEMA_STRING_FIELD(N, manager_status.addr, "ManagerStatus.Addr", RO | OMIT),
     SCHEMA_U64_FIELD(N, raft_id, "RaftID", INTERNAL),
+    SCHEMA_STRING_FIELD(N, cluster_addr, "ClusterAddr", INTERNAL),
     SCHEMA_BYTES_FIELD(N, public_key, "PublicKey", INTERNAL),
 };
 #undef N

@@ -57,6 +57,11 @@ struct cluster_rec {
 		char *manager;
 	} join_tokens;
 	struct schema_bytes root_public_key; /* internal: Ed25519 root key, 32 bytes */
+	/* internal: the root's secret key (64 bytes), so every manager can
+	 * issue certificates; Raft replicates it to managers only. */
+	struct schema_bytes root_secret_key;
+	/* internal: the gossip key ring, primary then previous (32 or 64 bytes) */
+	struct schema_bytes gossip_keys;
 };
 
 enum node_role { NODE_ROLE_WORKER, NODE_ROLE_MANAGER };
@@ -99,7 +104,8 @@ struct node_rec {
 	struct {
 		char *addr; /* NULL on workers: no ManagerStatus in JSON */
 	} manager_status;
-	uint64_t raft_id;		/* internal: the node's Raft server id */
+	uint64_t raft_id;   /* internal: the node's Raft server id (0: never a manager) */
+	char *cluster_addr; /* internal: "IP:port" of its cluster port (streams, gossip) */
 	struct schema_bytes public_key; /* internal: Ed25519 identity key, 32 bytes */
 };
 

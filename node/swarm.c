@@ -1,16 +1,22 @@
-/* This node's membership of a swarm: the local state machine, its files, the
- * Raft consensus and the store it drives.
+/* This node's membership of a swarm: the local state machine, its files,
+ * init, join and leave. See swarm_priv.h for the other two files.
  *
  *   INACTIVE --init--> PENDING --leader, initial records committed--> ACTIVE
+ *   INACTIVE --join as manager--> PENDING --own node record replicated--> ACTIVE
+ *   INACTIVE --join as worker--> ACTIVE
  *   ACTIVE --leave--> LEAVING --raft closed, state erased--> INACTIVE
  *   ACTIVE --init --force-new-cluster--> PENDING (raft recovered as sole voter)
- *   (restart with state on disk) --open--> PENDING --> ACTIVE
+ *   ACTIVE (worker) --promoted--> PENDING --caught up--> ACTIVE (manager)
+ *   (restart with state on disk) --open--> PENDING --> ACTIVE (workers: ACTIVE)
  *   INACTIVE/PENDING --raft cannot start--> ERROR --leave --force--> LEAVING
+ *   ACTIVE --removed from the swarm (node rm)--> ERROR
  *
- * Files: STATE_DIR/swarm/state.json (node id, Raft id, addresses), node.key
- * (identity, 0600), node.crt (its certificate), root.key (cluster root key,
- * 0600); STATE_DIR/raft (the log). Raft rides secure streams accepted on the
- * listen address (the cluster port). */
+ * Files: STATE_DIR/swarm/state.json (node id, Raft id, addresses, managers),
+ * node.key (identity, 0600), node.crt (its certificate), gossip.keys (the
+ * gossip key ring, 0600), root.key (on the node that ran init, 0600);
+ * STATE_DIR/raft (the log, managers only). Raft, RPC and joins ride secure
+ * streams accepted on the listen address (the cluster port); gossip uses UDP
+ * on the same address. */
 #include "node/swarm.h"
 
 #include <arpa/inet.h>
@@ -33,58 +39,19 @@
 #include "net/identity.h"
 #include "net/stream.h"
 #include "node/command.h"
+#include "node/membership.h"
 #include "node/records.h"
+#include "node/schema.h"
 #include "node/store.h"
+#include "node/swarm_priv.h"
 #include "raft/consensus.h"
 
-#define DEFAULT_PORT	4377
-#define SETTLE_POLL_MS	10
-#define INIT_TIMEOUT_MS 20000
-#define ADDR_LEN	64
-
-struct swarm {
-	uv_loop_t *loop;
-	enum swarm_state state;
-	char *state_dir;
-	char *swarm_dir;
-	char *hostname;
-	char *cfg_listen;
-	char *cfg_advertise;
-	unsigned election_ms;
-	unsigned heartbeat_ms;
-	unsigned snapshot_interval;
-
-	/* This node, from state.json. */
-	char node_id[ID_LEN + 1];
-	uint64_t raft_id;
-	bool bootstrapped; /* this node created the cluster: bootstrap Raft if its log is empty */
-	char listen_addr[ADDR_LEN];
-	char advertise_addr[ADDR_LEN];
-	struct identity node_key;
-	struct cert cert;	    /* this node's certificate (node.crt) */
-	struct stream_identity sid; /* key + certificate for every stream */
-	struct secure_transport_config tcfg;
-	struct stream_listener *listener; /* the cluster port, while a member */
-
-	struct store *store;
-	struct consensus *consensus;
-	uv_timer_t settle_timer;
-	uint64_t settle_deadline;
-	bool settling;		/* a barrier or the initial proposal is in flight */
-	bool consensus_closing; /* leave or force-new-cluster is restarting Raft */
-	uv_timer_t stop_timer;	/* defers raft_close out of whatever callback asked for it */
-	void (*after_stop)(void *arg);
-	unsigned open_timers;	   /* handles still to close on swarm_close */
-	char error[SHOAL_ERR_LEN]; /* why the node is in SWARM_ERROR */
-
-	/* The one init/leave operation in progress. */
-	swarm_done_cb op_cb;
-	void *op_arg;
-
-	bool closing;
-	void (*close_cb)(void *arg);
-	void *close_arg;
-};
+#define SETTLE_POLL_MS	 10
+#define INIT_TIMEOUT_MS	 20000
+#define DEFAULT_PORT	 SWARM_DEFAULT_PORT
+#define ADDR_LEN	 SWARM_ADDR_LEN
+#define CERT_TTL_NS	 SWARM_CERT_TTL_NS
+#define CERT_BACKDATE_NS SWARM_CERT_BACKDATE_NS
 
 static const char *const state_names[] = {"inactive", "pending", "active",
 					  "leaving",  "error",	 "closed"};
@@ -95,13 +62,13 @@ const char *swarm_state_name(enum swarm_state st)
 }
 
 /* Move to @to, checking the transition against the table above. */
-static void set_state(struct swarm *s, enum swarm_state to)
+void swarm_set_state(struct swarm *s, enum swarm_state to)
 {
 	static const bool allowed[6][6] = {
 	    /*                   INACTIVE PENDING ACTIVE LEAVING ERROR  CLOSED */
-	    /* from INACTIVE */ {false, true, false, false, true, true},
+	    /* from INACTIVE */ {false, true, true, false, true, true},
 	    /* from PENDING  */ {true, false, true, true, true, true},
-	    /* from ACTIVE   */ {false, true, false, true, false, true},
+	    /* from ACTIVE   */ {false, true, false, true, true, true},
 	    /* from LEAVING  */ {true, false, false, false, false, true},
 	    /* from ERROR    */ {false, false, false, true, false, true},
 	    /* from CLOSED   */ {false, false, false, false, false, false},
@@ -123,7 +90,7 @@ static void do_stop(uv_timer_t *t)
 /* Close Raft, then call @next. Never calls raft_close() on the caller's stack:
  * the request that asked may be answered from inside a raft callback (its
  * connection's next pipelined request runs there too). */
-static void stop_consensus(struct swarm *s, void (*next)(void *arg))
+void swarm_stop_consensus(struct swarm *s, void (*next)(void *arg))
 {
 	s->consensus_closing = true;
 	s->after_stop = next;
@@ -132,15 +99,15 @@ static void stop_consensus(struct swarm *s, void (*next)(void *arg))
 
 /* Raft could not be started for a node that has swarm state: keep the daemon
  * up (Docker does the same) and say why; leaving is still possible. */
-static void enter_error(struct swarm *s, const struct shoal_err *err)
+void swarm_enter_error(struct swarm *s, const struct shoal_err *err)
 {
 	snprintf(s->error, sizeof(s->error), "%s", err->msg);
 	if (s->state != SWARM_ERROR)
-		set_state(s, SWARM_ERROR);
+		swarm_set_state(s, SWARM_ERROR);
 	log_error("swarm", "%s", err->msg);
 }
 
-static void op_finish(struct swarm *s, int status, const struct shoal_err *err)
+void swarm_op_finish(struct swarm *s, int status, const struct shoal_err *err)
 {
 	swarm_done_cb cb = s->op_cb;
 
@@ -290,7 +257,7 @@ static int resolve_addrs(struct swarm *s, const struct swarm_init_req *req, char
 
 /* --- files ---------------------------------------------------------------- */
 
-static char *path_join(const char *a, const char *b)
+char *swarm_path(const char *a, const char *b)
 {
 	size_t n = strlen(a) + strlen(b) + 2;
 	char *p = malloc(n);
@@ -303,8 +270,8 @@ static char *path_join(const char *a, const char *b)
 /* Remove everything that made this node a member: STATE_DIR/swarm and STATE_DIR/raft. */
 static int erase_state(struct swarm *s, struct shoal_err *err)
 {
-	_cleanup_free_ char *raft_dir = path_join(s->state_dir, "raft");
-	_cleanup_free_ char *state = path_join(s->swarm_dir, "state.json");
+	_cleanup_free_ char *raft_dir = swarm_path(s->state_dir, "raft");
+	_cleanup_free_ char *state = swarm_path(s->swarm_dir, "state.json");
 	int rv;
 
 	if (raft_dir == NULL || state == NULL)
@@ -319,15 +286,20 @@ static int erase_state(struct swarm *s, struct shoal_err *err)
 	return rv;
 }
 
-static int save_state(struct swarm *s, struct shoal_err *err)
+int swarm_save_state(struct swarm *s, struct shoal_err *err)
 {
-	_cleanup_free_ char *path = path_join(s->swarm_dir, "state.json");
-	json_t *o = json_pack("{s:i, s:s, s:I, s:b, s:s, s:s}", "Version", 1, "NodeID", s->node_id,
-			      "RaftID", (json_int_t)s->raft_id, "Bootstrap", s->bootstrapped,
-			      "ListenAddr", s->listen_addr, "AdvertiseAddr", s->advertise_addr);
-	char *text = o != NULL ? json_dumps(o, JSON_INDENT(2)) : NULL;
+	_cleanup_free_ char *path = swarm_path(s->swarm_dir, "state.json");
+	json_t *managers = json_array();
+	json_t *o;
+	char *text;
 	int rv;
 
+	for (size_t i = 0; managers != NULL && i < s->n_managers; i++)
+		json_array_append_new(managers, json_string(s->managers[i]));
+	o = json_pack("{s:i, s:s, s:I, s:b, s:s, s:s, s:o}", "Version", 1, "NodeID", s->node_id,
+		      "RaftID", (json_int_t)s->raft_id, "Bootstrap", s->bootstrapped, "ListenAddr",
+		      s->listen_addr, "AdvertiseAddr", s->advertise_addr, "Managers", managers);
+	text = o != NULL ? json_dumps(o, JSON_INDENT(2)) : NULL;
 	json_decref(o);
 	if (text == NULL || path == NULL) {
 		free(text);
@@ -340,11 +312,12 @@ static int save_state(struct swarm *s, struct shoal_err *err)
 
 static int load_state(struct swarm *s, struct shoal_err *err)
 {
-	_cleanup_free_ char *path = path_join(s->swarm_dir, "state.json");
+	_cleanup_free_ char *path = swarm_path(s->swarm_dir, "state.json");
 	_cleanup_free_ char *text = NULL;
 	json_error_t jerr;
 	json_t *o;
 	const char *node_id, *listen, *advertise;
+	json_t *managers = NULL;
 	json_int_t version, raft_id;
 	int bootstrap = 0;
 	int rv;
@@ -356,11 +329,13 @@ static int load_state(struct swarm *s, struct shoal_err *err)
 		return rv;
 	o = json_loads(text, 0, &jerr);
 	if (o == NULL ||
-	    json_unpack(o, "{s:I, s:s, s:I, s?b, s:s, s:s}", "Version", &version, "NodeID",
+	    json_unpack(o, "{s:I, s:s, s:I, s?b, s:s, s:s, s?o}", "Version", &version, "NodeID",
 			&node_id, "RaftID", &raft_id, "Bootstrap", &bootstrap, "ListenAddr",
-			&listen, "AdvertiseAddr", &advertise) != 0 ||
-	    version != 1 || strlen(node_id) != ID_LEN || raft_id <= 0 ||
-	    strlen(listen) >= ADDR_LEN || strlen(advertise) >= ADDR_LEN) {
+			&listen, "AdvertiseAddr", &advertise, "Managers", &managers) != 0 ||
+	    version != 1 || strlen(node_id) != ID_LEN || raft_id < 0 ||
+	    strlen(listen) >= ADDR_LEN || strlen(advertise) >= ADDR_LEN ||
+	    (managers != NULL &&
+	     (!json_is_array(managers) || json_array_size(managers) > CLUSTER_MAX_MANAGERS))) {
 		json_decref(o);
 		return shoal_errf(err, SHOAL_EPROTO,
 				  "%s is damaged; move %s and %s/raft away to start this node "
@@ -372,7 +347,43 @@ static int load_state(struct swarm *s, struct shoal_err *err)
 	s->bootstrapped = bootstrap != 0;
 	snprintf(s->listen_addr, ADDR_LEN, "%s", listen);
 	snprintf(s->advertise_addr, ADDR_LEN, "%s", advertise);
+	s->n_managers = 0;
+	for (size_t i = 0; managers != NULL && i < json_array_size(managers); i++) {
+		const char *m = json_string_value(json_array_get(managers, i));
+		if (m != NULL && cluster_addr_valid(m))
+			snprintf(s->managers[s->n_managers++], ADDR_LEN, "%s", m);
+	}
 	json_decref(o);
+	return 0;
+}
+
+/* The gossip key ring: 32 or 64 raw bytes. */
+int swarm_save_keys(struct swarm *s, struct shoal_err *err)
+{
+	_cleanup_free_ char *path = swarm_path(s->swarm_dir, "gossip.keys");
+
+	if (path == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	return fs_write_atomic(path, s->gossip_keys, s->gossip_keys_len, 0600, err);
+}
+
+static int load_keys(struct swarm *s, struct shoal_err *err)
+{
+	_cleanup_free_ char *path = swarm_path(s->swarm_dir, "gossip.keys");
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+	int rv;
+
+	if (path == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	rv = fs_read_all(path, sizeof s->gossip_keys, &data, &len, err);
+	if (rv != 0)
+		return rv;
+	if (len != CLUSTER_KEY_LEN && len != 2 * CLUSTER_KEY_LEN)
+		return shoal_errf(err, SHOAL_EPROTO, "%s is damaged", path);
+	memcpy(s->gossip_keys, data, len);
+	s->gossip_keys_len = len;
+	sodium_memzero(data, len);
 	return 0;
 }
 
@@ -387,14 +398,9 @@ static unsigned slow_follower_entries(const struct swarm *s)
 	return s->snapshot_interval < 1000 ? s->snapshot_interval / 2 : 500;
 }
 
-/* Docker's default NodeCertExpiry; renewal comes with joins. Validity starts
- * a minute early to absorb clock skew between nodes. */
-#define CERT_TTL_NS	 (90LL * 24 * 3600 * 1000000000)
-#define CERT_BACKDATE_NS (60LL * 1000000000)
-
-static int save_cert(struct swarm *s, struct shoal_err *err)
+int swarm_save_cert(struct swarm *s, struct shoal_err *err)
 {
-	_cleanup_free_ char *path = path_join(s->swarm_dir, "node.crt");
+	_cleanup_free_ char *path = swarm_path(s->swarm_dir, "node.crt");
 	struct buf b;
 	int rv;
 
@@ -413,7 +419,7 @@ static int save_cert(struct swarm *s, struct shoal_err *err)
 /* Load node.crt and check that it is this node's, signed by the root it names. */
 static int load_cert(struct swarm *s, struct shoal_err *err)
 {
-	_cleanup_free_ char *path = path_join(s->swarm_dir, "node.crt");
+	_cleanup_free_ char *path = swarm_path(s->swarm_dir, "node.crt");
 	_cleanup_free_ char *data = NULL;
 	size_t len = 0;
 	int rv;
@@ -434,13 +440,18 @@ static int load_cert(struct swarm *s, struct shoal_err *err)
 }
 
 /* May the stream's peer speak Raft as server @raft_id? Only a manager, and
- * only as the Raft server of its own node record. */
+ * only as the Raft server of its own node record. A manager that just joined
+ * (or was promoted) has no records yet: until its store holds the cluster,
+ * any holder of a manager certificate of this cluster may (the leader
+ * replicating to it). */
 static bool authorize_raft(void *arg, const struct stream_peer *peer, uint64_t raft_id)
 {
 	struct swarm *s = arg;
 
 	if (!peer->authenticated || peer->cert.role != CERT_ROLE_MANAGER || s->store == NULL)
 		return false;
+	if (store_cluster(s->store) == NULL)
+		return true;
 	for (size_t i = 0; i < store_node_count(s->store); i++) {
 		const struct node_rec *n = store_node_at(s->store, i);
 		if (n->raft_id == raft_id)
@@ -467,19 +478,24 @@ static void refused_closed(struct stream *st, int code, const struct shoal_err *
 }
 
 /* A stream finished its handshake on the cluster port. Raft's go to
- * consensus; RPC and joins arrive with the cluster issue's join flow. */
+ * consensus; RPC and joins to the RPC methods. */
 static void on_stream(struct stream_listener *l, struct stream *st, void *arg)
 {
 	struct swarm *s = arg;
+	enum stream_purpose purpose = stream_peer(st)->purpose;
 
 	(void)l;
-	if (stream_peer(st)->purpose == STREAM_RAFT && s->consensus != NULL &&
-	    !s->consensus_closing && !s->closing) {
+	if (purpose == STREAM_RAFT && s->consensus != NULL && !s->consensus_closing &&
+	    !s->closing) {
 		consensus_accept(s->consensus, st);
 		return;
 	}
-	log_debug("swarm", "closing a %s stream from %s: nothing serves it",
-		  stream_peer(st)->purpose == STREAM_JOIN ? "join" : "RPC", stream_remote_addr(st));
+	if ((purpose == STREAM_RPC || purpose == STREAM_JOIN) && !s->closing) {
+		swarm_serve_rpc(s, st);
+		return;
+	}
+	log_debug("swarm", "closing a raft stream from %s: this node runs no raft",
+		  stream_remote_addr(st));
 	stream_start(st, refuse_message, refused_closed, NULL);
 	stream_close(st);
 }
@@ -512,9 +528,9 @@ static void close_listener(struct swarm *s)
 	s->listener = NULL;
 }
 
-static int start_consensus(struct swarm *s, enum consensus_mode mode, struct shoal_err *err)
+int swarm_start_consensus(struct swarm *s, enum consensus_mode mode, struct shoal_err *err)
 {
-	_cleanup_free_ char *raft_dir = path_join(s->state_dir, "raft");
+	_cleanup_free_ char *raft_dir = swarm_path(s->state_dir, "raft");
 	struct consensus_config cfg;
 	int rv;
 
@@ -522,8 +538,13 @@ static int start_consensus(struct swarm *s, enum consensus_mode mode, struct sho
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	if (s->store == NULL) {
 		rv = store_new(&s->store, err);
-		if (rv != 0)
+		if (rv == 0)
+			rv = store_watch(s->store, swarm_on_store_change, s, err);
+		if (rv != 0) {
+			store_free(s->store);
+			s->store = NULL;
 			return rv;
+		}
 	}
 	memset(&cfg, 0, sizeof cfg);
 	cfg.id = s->raft_id;
@@ -545,10 +566,50 @@ static int start_consensus(struct swarm *s, enum consensus_mode mode, struct sho
 		return rv;
 	}
 	if (s->state != SWARM_PENDING)
-		set_state(s, SWARM_PENDING);
+		swarm_set_state(s, SWARM_PENDING);
 	s->settle_deadline = clock_mono_ms() + INIT_TIMEOUT_MS;
 	uv_timer_start(&s->settle_timer, settle_tick, 0, SETTLE_POLL_MS);
 	return 0;
+}
+
+static void recovered_demoted(void *arg, int status, const struct shoal_err *err)
+{
+	(void)arg;
+	if (status != 0)
+		log_warn("swarm", "demoting the managers lost with the old cluster: %s", err->msg);
+}
+
+/* After force-new-cluster this node is the only voter: the other managers'
+ * records say worker now, so they are not added back (they rejoin or are
+ * promoted again). */
+static void demote_lost_managers(struct swarm *s)
+{
+	struct command cmd;
+	struct shoal_err err;
+	int64_t now = clock_now_ns();
+	int rv = 0;
+
+	command_init(&cmd);
+	for (size_t i = 0; rv == 0 && i < store_node_count(s->store); i++) {
+		const struct node_rec *n = store_node_at(s->store, i);
+		struct node_rec next;
+		if (n->spec.role != NODE_ROLE_MANAGER || strcmp(n->meta.id, s->node_id) == 0)
+			continue;
+		rv = schema_copy(&node_schema, &next, n, &err);
+		if (rv != 0)
+			break;
+		next.spec.role = NODE_ROLE_WORKER;
+		free(next.manager_status.addr);
+		next.manager_status.addr = NULL;
+		next.meta.updated_at = now;
+		rv = command_put(&cmd, RECORD_NODES, n->meta.version, &next, &err);
+		schema_free(&node_schema, &next);
+	}
+	if (rv == 0 && cmd.n_ops > 0)
+		rv = swarm_propose(s, &cmd, recovered_demoted, s, &err);
+	if (rv != 0)
+		log_warn("swarm", "demoting the managers lost with the old cluster: %s", err.msg);
+	command_free(&cmd);
 }
 
 static void initial_committed(void *arg, int status, const struct shoal_err *err)
@@ -564,10 +625,15 @@ static void initial_committed(void *arg, int status, const struct shoal_err *err
 		return;
 	}
 	uv_timer_stop(&s->settle_timer);
-	set_state(s, SWARM_ACTIVE);
+	swarm_set_state(s, SWARM_ACTIVE);
 	log_info("swarm", "node %s is an active manager of cluster %s", s->node_id,
 		 store_cluster(s->store)->meta.id);
-	op_finish(s, 0, NULL);
+	if (s->recovering) {
+		s->recovering = false;
+		demote_lost_managers(s);
+	}
+	swarm_refresh_from_store(s);
+	swarm_op_finish(s, 0, NULL);
 }
 
 static int propose_initial_records(struct swarm *s, struct shoal_err *err);
@@ -600,7 +666,14 @@ static void settle_tick(uv_timer_t *t)
 
 	if (s->closing || s->state != SWARM_PENDING)
 		return;
-	if (!s->settling && consensus_is_leader(s->consensus)) {
+	/* Caught up: the cluster and this node's record are in the store. */
+	if (!s->settling && store_cluster(s->store) != NULL &&
+	    store_node_get(s->store, s->node_id) != NULL) {
+		initial_committed(s, 0, NULL);
+		return;
+	}
+	/* The node that ran init makes sure its records exist. */
+	if (s->bootstrapped && !s->settling && consensus_is_leader(s->consensus)) {
 		if (consensus_barrier(s->consensus, settled_barrier, s, &err) == 0)
 			s->settling = true;
 	}
@@ -608,7 +681,7 @@ static void settle_tick(uv_timer_t *t)
 		shoal_errf(&err, SHOAL_ETIMEDOUT,
 			   "timed out waiting for raft to elect this node; check %s/raft",
 			   s->state_dir);
-		op_finish(s, SHOAL_ETIMEDOUT, &err);
+		swarm_op_finish(s, SHOAL_ETIMEDOUT, &err);
 	}
 }
 
@@ -685,6 +758,10 @@ static int make_cluster(struct swarm *s, struct cluster_rec *c, const struct ide
 	c->join_tokens.worker = strdup(worker);
 	c->join_tokens.manager = strdup(manager);
 	rv = set_bytes(&c->root_public_key, root->pk, IDENTITY_PK_LEN);
+	if (rv == 0)
+		rv = set_bytes(&c->root_secret_key, root->sk, IDENTITY_SK_LEN);
+	if (rv == 0)
+		rv = set_bytes(&c->gossip_keys, s->gossip_keys, s->gossip_keys_len);
 	if (rv != 0 || c->meta.id == NULL || c->tls_info.trust_root == NULL ||
 	    c->tls_info.cert_issuer_subject == NULL || c->tls_info.cert_issuer_public_key == NULL ||
 	    c->join_tokens.worker == NULL || c->join_tokens.manager == NULL)
@@ -710,12 +787,13 @@ static int make_self(struct swarm *s, struct node_rec *n, int64_t now, struct sh
 	n->status.state = NODE_STATE_READY;
 	n->status.addr = strdup(ip);
 	n->manager_status.addr = strdup(s->advertise_addr);
+	n->cluster_addr = strdup(s->advertise_addr);
 	n->raft_id = s->raft_id;
 	rv = describe_host(s, n);
 	if (rv == 0)
 		rv = set_bytes(&n->public_key, s->node_key.pk, IDENTITY_PK_LEN);
 	if (rv != 0 || n->meta.id == NULL || n->status.addr == NULL ||
-	    n->manager_status.addr == NULL)
+	    n->manager_status.addr == NULL || n->cluster_addr == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	return 0;
 }
@@ -723,7 +801,7 @@ static int make_self(struct swarm *s, struct node_rec *n, int64_t now, struct sh
 /* Propose the cluster record and this node's record, both new, in one entry. */
 static int propose_initial_records(struct swarm *s, struct shoal_err *err)
 {
-	_cleanup_free_ char *root_path = path_join(s->swarm_dir, "root.key");
+	_cleanup_free_ char *root_path = swarm_path(s->swarm_dir, "root.key");
 	struct identity root;
 	struct cluster_rec c;
 	struct node_rec n;
@@ -757,6 +835,34 @@ static int propose_initial_records(struct swarm *s, struct shoal_err *err)
 
 /* --- operations ----------------------------------------------------------- */
 
+bool swarm_manager_role(const struct swarm *s)
+{
+	return s->cert.role == CERT_ROLE_MANAGER;
+}
+
+/* Start serving as a member: the cluster port, gossip and the role's timers,
+ * and Raft for a manager. A worker is active at once; a manager once Raft
+ * settles. On failure nothing started is left running. */
+static int start_node(struct swarm *s, enum consensus_mode mode, struct shoal_err *err)
+{
+	int rv = open_listener(s, err);
+
+	if (rv == 0)
+		rv = swarm_start_member(s, err);
+	if (rv == 0 && swarm_manager_role(s))
+		rv = swarm_start_consensus(s, mode, err);
+	if (rv != 0) {
+		swarm_stop_member(s, false);
+		close_listener(s);
+		store_free(s->store);
+		s->store = NULL;
+		return rv;
+	}
+	if (!swarm_manager_role(s))
+		swarm_set_state(s, SWARM_ACTIVE);
+	return 0;
+}
+
 int swarm_open(struct swarm **out, uv_loop_t *loop, const struct swarm_config *cfg,
 	       struct shoal_err *err)
 {
@@ -769,7 +875,7 @@ int swarm_open(struct swarm **out, uv_loop_t *loop, const struct swarm_config *c
 	s->loop = loop;
 	s->state = SWARM_INACTIVE;
 	s->state_dir = strdup(cfg->state_dir);
-	s->swarm_dir = path_join(cfg->state_dir, "swarm");
+	s->swarm_dir = swarm_path(cfg->state_dir, "swarm");
 	s->hostname = strdup(cfg->hostname);
 	s->cfg_listen = cfg->listen_addr != NULL ? strdup(cfg->listen_addr) : NULL;
 	s->cfg_advertise = cfg->advertise_addr != NULL ? strdup(cfg->advertise_addr) : NULL;
@@ -780,17 +886,24 @@ int swarm_open(struct swarm **out, uv_loop_t *loop, const struct swarm_config *c
 	s->settle_timer.data = s;
 	uv_timer_init(loop, &s->stop_timer);
 	s->stop_timer.data = s;
-	s->open_timers = 2;
+	uv_timer_init(loop, &s->role_timer);
+	s->role_timer.data = s;
+	uv_timer_init(loop, &s->heartbeat_timer);
+	s->heartbeat_timer.data = s;
+	s->open_timers = 4;
 	*out = s;
 	if (s->state_dir == NULL || s->swarm_dir == NULL || s->hostname == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	rv = rpc_server_new(&s->rpc_server, s, err);
+	if (rv != 0)
+		return rv;
 
 	rv = load_state(s, err);
 	if (rv == SHOAL_ENOTFOUND)
 		return 0; /* not part of a swarm */
 	if (rv != 0)
 		return rv;
-	key_path = path_join(s->swarm_dir, "node.key");
+	key_path = swarm_path(s->swarm_dir, "node.key");
 	if (key_path == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	rv = identity_load(&s->node_key, key_path, err);
@@ -798,17 +911,19 @@ int swarm_open(struct swarm **out, uv_loop_t *loop, const struct swarm_config *c
 		rv = load_cert(s, err);
 	if (rv != 0)
 		return rv;
-	log_info("swarm", "resuming node %s from %s", s->node_id, s->swarm_dir);
-	rv = start_consensus(s, s->bootstrapped ? CONSENSUS_BOOTSTRAP : CONSENSUS_RESUME, err);
-	if (rv != 0) {
-		store_free(s->store);
-		s->store = NULL;
-		enter_error(s, err);
-	}
+	if (rv == 0)
+		rv = load_keys(s, err);
+	if (rv != 0)
+		return rv;
+	log_info("swarm", "resuming %s %s from %s", cert_role_name(s->cert.role), s->node_id,
+		 s->swarm_dir);
+	rv = start_node(s, s->bootstrapped ? CONSENSUS_BOOTSTRAP : CONSENSUS_RESUME, err);
+	if (rv != 0)
+		swarm_enter_error(s, err);
 	return 0;
 }
 
-static uint64_t new_raft_id(void)
+uint64_t swarm_new_raft_id(void)
 {
 	uint64_t id;
 
@@ -821,8 +936,8 @@ static uint64_t new_raft_id(void)
 
 static int create_identity(struct swarm *s, struct shoal_err *err)
 {
-	_cleanup_free_ char *node_key = path_join(s->swarm_dir, "node.key");
-	_cleanup_free_ char *root_key = path_join(s->swarm_dir, "root.key");
+	_cleanup_free_ char *node_key = swarm_path(s->swarm_dir, "node.key");
+	_cleanup_free_ char *root_key = swarm_path(s->swarm_dir, "root.key");
 	struct identity root;
 	int rv;
 
@@ -843,15 +958,20 @@ static int create_identity(struct swarm *s, struct shoal_err *err)
 				clock_now_ns() - CERT_BACKDATE_NS, CERT_TTL_NS, &root, err);
 	sodium_memzero(&root, sizeof root);
 	if (rv == 0)
-		rv = save_cert(s, err);
+		rv = swarm_save_cert(s, err);
 	if (rv != 0)
 		return rv;
-	s->raft_id = new_raft_id();
+	s->raft_id = swarm_new_raft_id();
 	s->bootstrapped = true;
-	return save_state(s, err);
+	randombytes_buf(s->gossip_keys, CLUSTER_KEY_LEN);
+	s->gossip_keys_len = CLUSTER_KEY_LEN;
+	snprintf(s->managers[0], ADDR_LEN, "%s", s->advertise_addr);
+	s->n_managers = 1;
+	rv = swarm_save_keys(s, err);
+	if (rv != 0)
+		return rv;
+	return swarm_save_state(s, err);
 }
-
-static void close_consensus_done(void *arg);
 
 static void recovered_restart(void *arg)
 {
@@ -861,17 +981,23 @@ static void recovered_restart(void *arg)
 
 	s->consensus = NULL;
 	s->consensus_closing = false;
+	if (s->members_closing > 0 && !s->closing) {
+		s->after_members = recovered_restart; /* its UDP port is free after */
+		return;
+	}
 	/* Raft replays the whole log into the state machine: start it empty. */
 	store_free(s->store);
 	s->store = NULL;
 	if (s->closing) {
-		close_consensus_done(s);
+		swarm_closed_consensus(s);
 		return;
 	}
-	rv = start_consensus(s, CONSENSUS_RECOVER, &err);
+	rv = swarm_start_consensus(s, CONSENSUS_RECOVER, &err);
+	if (rv == 0)
+		rv = swarm_start_member(s, &err);
 	if (rv != 0) {
-		enter_error(s, &err);
-		op_finish(s, rv, &err);
+		swarm_enter_error(s, &err);
+		swarm_op_finish(s, rv, &err);
 	}
 }
 
@@ -887,9 +1013,11 @@ int swarm_init(struct swarm *s, const struct swarm_init_req *req, swarm_done_cb 
 		/* Keep all state; restart Raft with this node as its only voter. */
 		s->op_cb = cb;
 		s->op_arg = arg;
+		s->recovering = true;
 		uv_timer_stop(&s->settle_timer);
-		set_state(s, SWARM_PENDING);
-		stop_consensus(s, recovered_restart);
+		swarm_set_state(s, SWARM_PENDING);
+		swarm_stop_member(s, false);
+		swarm_stop_consensus(s, recovered_restart);
 		return 0;
 	}
 	if (s->state != SWARM_INACTIVE)
@@ -908,20 +1036,230 @@ int swarm_init(struct swarm *s, const struct swarm_init_req *req, swarm_done_cb 
 	if (rv == 0)
 		rv = create_identity(s, err);
 	if (rv == 0)
-		rv = start_consensus(s, CONSENSUS_BOOTSTRAP, err);
+		rv = start_node(s, CONSENSUS_BOOTSTRAP, err);
 	if (rv != 0) {
 		struct shoal_err ignored;
 		erase_state(s, &ignored);
 		store_free(s->store);
 		s->store = NULL;
 		if (s->state == SWARM_PENDING)
-			set_state(s, SWARM_INACTIVE);
+			swarm_set_state(s, SWARM_INACTIVE);
 		return rv;
 	}
 	s->op_cb = cb;
 	s->op_arg = arg;
 	log_info("swarm", "initialising a new swarm: node %s, raft id %llu, advertising %s",
 		 s->node_id, (unsigned long long)s->raft_id, s->advertise_addr);
+	return 0;
+}
+
+/* --- join ------------------------------------------------------------------ */
+
+/* Forget what a join that failed had set up; nothing was saved yet. */
+static void join_abort(struct swarm *s, int status, const struct shoal_err *err)
+{
+	sodium_memzero(&s->node_key, sizeof s->node_key);
+	sodium_memzero(&s->cert, sizeof s->cert);
+	memset(s->node_id, 0, sizeof s->node_id);
+	s->raft_id = 0;
+	s->n_managers = 0;
+	s->gossip_keys_len = 0;
+	s->listen_addr[0] = s->advertise_addr[0] = '\0';
+	swarm_op_finish(s, status, err);
+}
+
+/* Check the grant a manager answered the join with and take it. */
+static int take_grant(struct swarm *s, const struct grant *g, struct shoal_err *err)
+{
+	char fp[FINGERPRINT_LEN + 1];
+	int rv;
+
+	if (!g->has_cert)
+		return shoal_errf(err, SHOAL_EPROTO, "the manager sent no certificate");
+	identity_fingerprint(g->cert.root_pk, fp);
+	if (strcmp(fp, s->join_fingerprint) != 0)
+		return shoal_errf(err, SHOAL_EPROTO,
+				  "the manager's certificate is not from the swarm of the token");
+	rv = cert_verify(&g->cert, g->cert.root_pk, clock_now_ns(), err);
+	if (rv != 0)
+		return rv;
+	if (strcmp(g->cert.node_id, g->node_id) != 0 ||
+	    memcmp(g->cert.node_pk, s->node_key.pk, IDENTITY_PK_LEN) != 0 ||
+	    g->cert.role != g->role || (g->role == CERT_ROLE_MANAGER && g->raft_id == 0))
+		return shoal_errf(err, SHOAL_EPROTO,
+				  "the manager's grant does not match the request");
+	memcpy(s->node_id, g->node_id, sizeof s->node_id);
+	s->cert = g->cert;
+	s->raft_id = g->raft_id;
+	memcpy(s->gossip_keys, g->keys, g->keys_len);
+	s->gossip_keys_len = g->keys_len;
+	s->n_managers = g->n_managers;
+	for (size_t i = 0; i < g->n_managers; i++)
+		snprintf(s->managers[i], ADDR_LEN, "%s", g->managers[i]);
+	return 0;
+}
+
+static int save_joined(struct swarm *s, struct shoal_err *err)
+{
+	_cleanup_free_ char *key_path = swarm_path(s->swarm_dir, "node.key");
+	int rv;
+
+	if (key_path == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	rv = erase_state(s, err);
+	if (rv == 0)
+		rv = fs_mkdir_p(s->swarm_dir, 0700, err);
+	if (rv == 0)
+		rv = identity_save(&s->node_key, key_path, err);
+	if (rv == 0)
+		rv = swarm_save_cert(s, err);
+	if (rv == 0)
+		rv = swarm_save_keys(s, err);
+	if (rv == 0)
+		rv = swarm_save_state(s, err); /* the commit point */
+	return rv;
+}
+
+static void join_answered(void *arg, int status, const struct shoal_err *rerr, const void *body,
+			  size_t len)
+{
+	struct swarm *s = arg;
+	struct shoal_err err;
+	struct grant g;
+	int rv;
+
+	rpc_client_close(s->join_rpc, NULL, NULL);
+	s->join_rpc = NULL;
+	if (s->closing || s->op_cb == NULL)
+		return;
+	if (status == SHOAL_EUNAVAIL || status == SHOAL_ETIMEDOUT) {
+		shoal_errf(&err, status, "could not join through the manager: %s", rerr->msg);
+		join_abort(s, status, &err);
+		return;
+	}
+	if (status != 0) {
+		join_abort(s, status, rerr); /* the manager's words: a bad token, say */
+		return;
+	}
+	rv = grant_decode(body, len, &g, &err);
+	if (rv == 0)
+		rv = take_grant(s, &g, &err);
+	if (rv == 0)
+		rv = save_joined(s, &err);
+	if (rv != 0) {
+		struct shoal_err ignored;
+		erase_state(s, &ignored);
+		shoal_err_wrap(&err, "join");
+		join_abort(s, rv, &err);
+		return;
+	}
+	sodium_memzero(&g, sizeof g);
+	log_info("swarm", "joined as %s %s; managers: %zu", cert_role_name(s->cert.role),
+		 s->node_id, s->n_managers);
+	rv = start_node(s, CONSENSUS_RESUME, &err);
+	if (rv != 0) {
+		swarm_enter_error(s, &err);
+		swarm_op_finish(s, rv, &err);
+		return;
+	}
+	if (!swarm_manager_role(s))
+		swarm_op_finish(s, 0, NULL);
+	/* A manager finishes once its store holds its own record (settle_tick). */
+}
+
+static int join_request_new(struct swarm *s, const char *secret, int availability,
+			    struct join_request *r, struct shoal_err *err)
+{
+	struct node_rec n;
+	int rv;
+
+	memset(r, 0, sizeof *r);
+	memset(&n, 0, sizeof n);
+	rv = describe_host(s, &n);
+	if (rv != 0) {
+		node_rec_free(&n);
+		return shoal_errf(err, rv, "out of memory");
+	}
+	snprintf(r->secret, sizeof r->secret, "%s", secret);
+	snprintf(r->hostname, sizeof r->hostname, "%s", n.description.hostname);
+	snprintf(r->cluster_addr, sizeof r->cluster_addr, "%s", s->advertise_addr);
+	memcpy(r->node_pk, s->node_key.pk, IDENTITY_PK_LEN);
+	r->availability = availability;
+	snprintf(r->architecture, sizeof r->architecture, "%s",
+		 n.description.platform.architecture);
+	snprintf(r->os, sizeof r->os, "%s", n.description.platform.os);
+	snprintf(r->engine_version, sizeof r->engine_version, "%s",
+		 n.description.engine.engine_version);
+	r->nano_cpus = n.description.resources.nano_cpus;
+	r->memory_bytes = n.description.resources.memory_bytes;
+	node_rec_free(&n);
+	return 0;
+}
+
+int swarm_join(struct swarm *s, const struct swarm_join_req *req, swarm_done_cb cb, void *arg,
+	       struct shoal_err *err)
+{
+	struct swarm_init_req addrs = {req->listen_addr, req->advertise_addr, false};
+	char listen[ADDR_LEN], advertise[ADDR_LEN], remote_ip[INET_ADDRSTRLEN];
+	char remote[ADDR_LEN], secret[TOKEN_SECRET_LEN + 1];
+	struct join_request jr;
+	struct buf body;
+	unsigned remote_port;
+	int rv;
+
+	if (s->op_cb != NULL)
+		return shoal_errf(err, SHOAL_EBUSY, "another swarm operation is in progress");
+	if (s->state != SWARM_INACTIVE)
+		return shoal_errf(
+		    err, SHOAL_ESTATE,
+		    "This node is already part of a swarm. Use \"docker swarm leave\" "
+		    "to leave this swarm and join another one.");
+	rv = join_token_parse(req->token != NULL ? req->token : "", s->join_fingerprint, secret,
+			      err);
+	if (rv != 0)
+		return rv;
+	if (req->remote_addr == NULL || req->remote_addr[0] == '\0')
+		return shoal_errf(err, SHOAL_EINVAL, "missing remote manager address");
+	rv = parse_addr("remote", req->remote_addr, DEFAULT_PORT, remote_ip, &remote_port, err);
+	if (rv != 0)
+		return rv;
+	snprintf(remote, sizeof remote, "%s:%u", remote_ip, remote_port);
+	rv = resolve_addrs(s, &addrs, listen, advertise, err);
+	if (rv != 0)
+		return rv;
+	memcpy(s->listen_addr, listen, ADDR_LEN);
+	memcpy(s->advertise_addr, advertise, ADDR_LEN);
+	identity_generate(&s->node_key);
+	memset(&s->join_sid, 0, sizeof s->join_sid);
+	s->join_sid.key = &s->node_key;
+	s->join_sid.pinned_root_fingerprint = s->join_fingerprint;
+	buf_init(&body);
+	rv = join_request_new(s, secret, req->availability, &jr, err);
+	if (rv == 0)
+		rv = join_request_encode(&jr, &body, err);
+	if (rv == 0)
+		rv = rpc_client_new(&s->join_rpc, s->loop, remote, STREAM_JOIN, &s->join_sid, err);
+	if (rv == 0) {
+		rv = rpc_client_call(s->join_rpc, "join", body.data, body.len,
+				     SWARM_JOIN_TIMEOUT_MS, join_answered, s, NULL, err);
+		if (rv != 0) {
+			rpc_client_close(s->join_rpc, NULL, NULL);
+			s->join_rpc = NULL;
+		}
+	}
+	sodium_memzero(&jr, sizeof jr);
+	sodium_memzero(secret, sizeof secret);
+	if (body.data != NULL)
+		sodium_memzero(body.data, body.len);
+	buf_free(&body);
+	if (rv != 0) {
+		sodium_memzero(&s->node_key, sizeof s->node_key);
+		s->listen_addr[0] = s->advertise_addr[0] = '\0';
+		return rv;
+	}
+	s->op_cb = cb;
+	s->op_arg = arg;
+	log_info("swarm", "joining the swarm through %s, advertising %s", remote, advertise);
 	return 0;
 }
 
@@ -933,21 +1271,32 @@ static void left(void *arg)
 
 	s->consensus = NULL;
 	s->consensus_closing = false;
+	if (s->members_closing > 0 && !s->closing) {
+		/* Gossip still announces the leave; its port is free after. */
+		s->after_members = left;
+		return;
+	}
 	close_listener(s);
 	store_free(s->store);
 	s->store = NULL;
 	if (s->closing) {
-		close_consensus_done(s);
+		swarm_closed_consensus(s);
 		return;
 	}
 	rv = erase_state(s, &err);
 	memset(s->node_id, 0, sizeof(s->node_id));
 	s->raft_id = 0;
+	s->bootstrapped = false;
 	s->listen_addr[0] = s->advertise_addr[0] = '\0';
+	s->n_managers = 0;
 	sodium_memzero(&s->node_key, sizeof s->node_key);
-	set_state(s, SWARM_INACTIVE);
+	sodium_memzero(&s->cert, sizeof s->cert);
+	sodium_memzero(s->gossip_keys, sizeof s->gossip_keys);
+	s->gossip_keys_len = 0;
+	s->error[0] = '\0';
+	swarm_set_state(s, SWARM_INACTIVE);
 	log_info("swarm", "left the swarm");
-	op_finish(s, rv, rv != 0 ? &err : NULL);
+	swarm_op_finish(s, rv, rv != 0 ? &err : NULL);
 }
 
 static void left_later(uv_timer_t *t)
@@ -963,9 +1312,8 @@ int swarm_leave(struct swarm *s, bool force, swarm_done_cb cb, void *arg, struct
 		return shoal_errf(err, SHOAL_ESTATE, "This node is not part of a swarm");
 	if (s->state != SWARM_ACTIVE && s->state != SWARM_PENDING && s->state != SWARM_ERROR)
 		return shoal_errf(err, SHOAL_ESTATE, "This node is %s", state_names[s->state]);
-	/* Every node of a swarm is a manager until workers arrive with the
-	 * cluster issue; Docker demands --force to leave as a manager. */
-	if (!force)
+	/* Docker demands --force to leave as a manager. */
+	if (!force && swarm_manager_role(s))
 		return shoal_errf(
 		    err, SHOAL_ESTATE,
 		    "You are attempting to leave the swarm on a node that is "
@@ -974,92 +1322,22 @@ int swarm_leave(struct swarm *s, bool force, swarm_done_cb cb, void *arg, struct
 	s->op_cb = cb;
 	s->op_arg = arg;
 	uv_timer_stop(&s->settle_timer);
-	set_state(s, SWARM_LEAVING);
+	swarm_set_state(s, SWARM_LEAVING);
+	swarm_stop_member(s, true);
 	if (s->consensus != NULL)
-		stop_consensus(s, left);
+		swarm_stop_consensus(s, left);
 	else
 		uv_timer_start(&s->stop_timer, left_later, 0, 0);
 	return 0;
 }
 
-struct proposal {
-	struct swarm *s;
-	swarm_done_cb cb;
-	void *arg;
-};
-
-static void proposal_done(void *arg, int status, void *result)
+/* Free @s once closing and every handle it owns (timers, gossip) is gone. */
+void swarm_maybe_free(struct swarm *s)
 {
-	struct proposal *p = arg;
-	struct shoal_err err;
-
-	if (status == 0)
-		status = store_result_code(result);
-	switch (status) {
-	case 0:
-		break;
-	case SHOAL_ECONFLICT:
-		shoal_errf(&err, status, "update out of sequence");
-		break;
-	case SHOAL_ENOTFOUND:
-		shoal_errf(&err, status, "the object was removed meanwhile");
-		break;
-	case SHOAL_ENOTLEADER:
-		shoal_errf(&err, status,
-			   "leadership changed before the change was committed; "
-			   "retry");
-		break;
-	case SHOAL_ESHUTDOWN:
-		shoal_errf(&err, status, "the node is shutting down");
-		break;
-	default:
-		shoal_errf(&err, status, "raft: %s", shoal_strerror(status));
-		break;
-	}
-	p->cb(p->arg, status, status != 0 ? &err : NULL);
-	free(p);
-}
-
-int swarm_propose(struct swarm *s, const struct command *cmd, swarm_done_cb cb, void *arg,
-		  struct shoal_err *err)
-{
-	struct proposal *p;
-	void *buf = NULL;
-	size_t len = 0;
-	int rv;
-
-	if (s->state != SWARM_ACTIVE && s->state != SWARM_PENDING)
-		return shoal_errf(
-		    err, SHOAL_ESTATE,
-		    "This node is not a swarm manager. Use \"docker swarm init\" or "
-		    "\"docker swarm join\" to connect this node to swarm and try again.");
-	if (s->consensus == NULL || s->consensus_closing)
-		return shoal_errf(err, SHOAL_EUNAVAIL, "raft is restarting; retry");
-	rv = command_encode(cmd, &buf, &len, err);
-	if (rv != 0)
-		return rv;
-	p = malloc(sizeof *p);
-	if (p == NULL) {
-		free(buf);
-		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
-	}
-	p->s = s;
-	p->cb = cb;
-	p->arg = arg;
-	rv = consensus_propose(s->consensus, buf, len, proposal_done, p, err);
-	free(buf);
-	if (rv != 0)
-		free(p);
-	return rv;
-}
-
-static void timer_closed(uv_handle_t *h)
-{
-	struct swarm *s = h->data;
 	void (*cb)(void *) = s->close_cb;
 	void *arg = s->close_arg;
 
-	if (--s->open_timers > 0)
+	if (!s->closing || s->open_timers > 0 || s->members_closing > 0)
 		return;
 	store_free(s->store);
 	free(s->state_dir);
@@ -1073,7 +1351,15 @@ static void timer_closed(uv_handle_t *h)
 		cb(arg);
 }
 
-static void close_consensus_done(void *arg)
+static void timer_closed(uv_handle_t *h)
+{
+	struct swarm *s = h->data;
+
+	s->open_timers--;
+	swarm_maybe_free(s);
+}
+
+void swarm_closed_consensus(void *arg)
 {
 	struct swarm *s = arg;
 
@@ -1081,6 +1367,8 @@ static void close_consensus_done(void *arg)
 	close_listener(s);
 	uv_close((uv_handle_t *)&s->settle_timer, timer_closed);
 	uv_close((uv_handle_t *)&s->stop_timer, timer_closed);
+	uv_close((uv_handle_t *)&s->role_timer, timer_closed);
+	uv_close((uv_handle_t *)&s->heartbeat_timer, timer_closed);
 }
 
 void swarm_close(struct swarm *s, void (*cb)(void *arg), void *arg)
@@ -1093,15 +1381,23 @@ void swarm_close(struct swarm *s, void (*cb)(void *arg), void *arg)
 	uv_timer_stop(&s->settle_timer);
 	if (s->op_cb != NULL) {
 		shoal_errf(&err, SHOAL_ESHUTDOWN, "the daemon is shutting down");
-		op_finish(s, SHOAL_ESHUTDOWN, &err);
+		swarm_op_finish(s, SHOAL_ESHUTDOWN, &err);
 	}
-	set_state(s, SWARM_CLOSED);
+	swarm_set_state(s, SWARM_CLOSED);
+	swarm_stop_member(s, false);
+	if (s->rpc_server != NULL)
+		rpc_server_close(s->rpc_server);
+	s->rpc_server = NULL;
+	if (s->join_rpc != NULL) {
+		rpc_client_close(s->join_rpc, NULL, NULL);
+		s->join_rpc = NULL;
+	}
 	if (s->consensus_closing)
 		return; /* left() or recovered_restart() finishes the close */
 	if (s->consensus != NULL)
-		consensus_close(s->consensus, close_consensus_done, s);
+		consensus_close(s->consensus, swarm_closed_consensus, s);
 	else
-		close_consensus_done(s);
+		swarm_closed_consensus(s);
 }
 
 /* --- accessors ------------------------------------------------------------ */
@@ -1118,7 +1414,9 @@ const char *swarm_error(const struct swarm *s)
 
 const struct store *swarm_store(const struct swarm *s)
 {
-	return s->state == SWARM_PENDING || s->state == SWARM_ACTIVE ? s->store : NULL;
+	return (s->state == SWARM_PENDING || s->state == SWARM_ACTIVE) && swarm_manager_role(s)
+		   ? s->store
+		   : NULL;
 }
 
 const char *swarm_node_id(const struct swarm *s)
@@ -1139,6 +1437,21 @@ const char *swarm_listen_addr(const struct swarm *s)
 const char *swarm_hostname(const struct swarm *s)
 {
 	return s->hostname;
+}
+
+bool swarm_is_manager(const struct swarm *s)
+{
+	return (s->state == SWARM_ACTIVE || s->state == SWARM_PENDING) && swarm_manager_role(s) &&
+	       s->store != NULL;
+}
+
+size_t swarm_remote_managers(const struct swarm *s, const char **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_managers && n < max; i++)
+		out[n++] = s->managers[i];
+	return n;
 }
 
 uint64_t swarm_raft_id(const struct swarm *s)

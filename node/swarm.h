@@ -13,6 +13,7 @@
 
 struct store;
 struct command;
+struct node_rec;
 
 /* Docker's LocalNodeState names, in the order a node moves through them. */
 enum swarm_state {
@@ -83,13 +84,44 @@ struct swarm_init_req {
 int swarm_init(struct swarm *s, const struct swarm_init_req *req, swarm_done_cb cb, void *arg,
 	       struct shoal_err *err);
 
+struct swarm_join_req {
+	const char *remote_addr;    /* a manager's "HOST:PORT" */
+	const char *token;	    /* SHOAL-1-<root fingerprint>-<secret> */
+	const char *listen_addr;    /* as for init */
+	const char *advertise_addr; /* as for init */
+	int availability;	    /* enum node_availability */
+};
+
+/* Join the swarm a manager at @req->remote_addr belongs to, as the token
+ * says: worker or manager. @cb fires once this node is an active worker, or
+ * a manager whose store holds its own node record. Errors found at once are
+ * returned (SHOAL_ESTATE if already in a swarm, SHOAL_EINVAL for a malformed
+ * token or address); the manager's refusal (a wrong or rotated token:
+ * SHOAL_EINVAL) comes through @cb, with nothing changed here. */
+int swarm_join(struct swarm *s, const struct swarm_join_req *req, swarm_done_cb cb, void *arg,
+	       struct shoal_err *err);
+
+/* True if this node is a manager (Raft member serving the cluster state). */
+bool swarm_is_manager(const struct swarm *s);
+
+/* Docker's Status.State of node @n, as this manager sees it through gossip:
+ * NODE_STATE_READY, NODE_STATE_DOWN or NODE_STATE_UNKNOWN (an int: enum node_state). */
+int swarm_node_state(struct swarm *s, const struct node_rec *n);
+
+/* The managers' cluster addresses this node knows ("IP:port"), for
+ * Swarm.RemoteManagers; returns how many (at most @max). */
+size_t swarm_remote_managers(const struct swarm *s, const char **out, size_t max);
+
 /* Leave the swarm: stop Raft and erase this node's swarm state. A manager
  * needs @force (Docker's rule). @cb fires once done. */
 int swarm_leave(struct swarm *s, bool force, swarm_done_cb cb, void *arg, struct shoal_err *err);
 
 /* Propose @cmd to Raft; @cb fires once it is committed and applied, with the
- * store's result (e.g. SHOAL_ECONFLICT), or an error. SHOAL_ESTATE if not in
- * a swarm; SHOAL_ENOTLEADER if this node is not the leader. */
+ * store's result (e.g. SHOAL_ECONFLICT), or an error. A follower forwards it
+ * to the leader. SHOAL_ESTATE if not a manager; SHOAL_EUNAVAIL with Docker's
+ * "The swarm does not have a leader" when no leader is known; through @cb
+ * SHOAL_ETIMEDOUT when nothing answered within SWARM_PROPOSE_TIMEOUT_MS. */
+#define SWARM_PROPOSE_TIMEOUT_MS 5000
 int swarm_propose(struct swarm *s, const struct command *cmd, swarm_done_cb cb, void *arg,
 		  struct shoal_err *err);
 

@@ -109,9 +109,9 @@ int consensus_start(struct consensus **out, uv_loop_t *loop, const struct consen
 	c->adapter.raft = &c->raft;
 	c->raft.data = c;
 	raft_set_election_timeout(&c->raft,
-				  cfg->election_timeout_ms ? cfg->election_timeout_ms : 1000);
+				  cfg->election_timeout_ms ? cfg->election_timeout_ms : 500);
 	raft_set_heartbeat_timeout(&c->raft,
-				   cfg->heartbeat_timeout_ms ? cfg->heartbeat_timeout_ms : 100);
+				   cfg->heartbeat_timeout_ms ? cfg->heartbeat_timeout_ms : 50);
 	raft_set_snapshot_threshold(&c->raft,
 				    cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024);
 	raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 256);
@@ -307,6 +307,14 @@ static int change_failed(struct change *ch, int rv, const char *what, struct sho
 			  "raft %s: %s", what, raft_strerror(rv));
 }
 
+static bool in_configuration(struct consensus *c, uint64_t id)
+{
+	for (unsigned i = 0; i < c->raft.configuration.n; i++)
+		if (c->raft.configuration.servers[i].id == id)
+			return true;
+	return false;
+}
+
 int consensus_add_voter(struct consensus *c, uint64_t id, const char *address,
 			consensus_change_cb cb, void *arg, struct shoal_err *err)
 {
@@ -315,6 +323,12 @@ int consensus_add_voter(struct consensus *c, uint64_t id, const char *address,
 
 	if (ch == NULL)
 		return rv;
+	/* A server added earlier (a change cut short by a leader change) only
+	 * needs the promotion. */
+	if (in_configuration(c, id)) {
+		rv = raft_assign(&c->raft, &ch->req, id, RAFT_VOTER, change_done);
+		return rv == 0 ? 0 : change_failed(ch, rv, "assign", err);
+	}
 	ch->then_assign_voter = true;
 	rv = raft_add(&c->raft, &ch->req, id, address, change_done);
 	return rv == 0 ? 0 : change_failed(ch, rv, "add", err);
@@ -342,6 +356,56 @@ int consensus_remove(struct consensus *c, uint64_t id, consensus_change_cb cb, v
 		return rv;
 	rv = raft_remove(&c->raft, &ch->req, id, change_done);
 	return rv == 0 ? 0 : change_failed(ch, rv, "remove", err);
+}
+
+size_t consensus_servers(struct consensus *c, struct consensus_server *out, size_t max)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < c->raft.configuration.n && n < max; i++) {
+		const struct raft_server *srv = &c->raft.configuration.servers[i];
+		out[n].id = srv->id;
+		out[n].voter = srv->role == RAFT_VOTER;
+		n++;
+	}
+	return n;
+}
+
+struct transfer {
+	struct raft_transfer req;
+	consensus_change_cb cb;
+	void *arg;
+};
+
+static void transfer_done(struct raft_transfer *req)
+{
+	struct transfer *t = req->data;
+
+	t->cb(t->arg, 0);
+	free(t);
+}
+
+int consensus_transfer(struct consensus *c, uint64_t id, consensus_change_cb cb, void *arg,
+		       struct shoal_err *err)
+{
+	struct transfer *t;
+	int rv;
+
+	if (c->closing)
+		return shoal_errf(err, SHOAL_ESHUTDOWN, "the node is shutting down");
+	t = calloc(1, sizeof *t);
+	if (t == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	t->req.data = t;
+	t->cb = cb;
+	t->arg = arg;
+	rv = raft_transfer(&c->raft, &t->req, id, transfer_done);
+	if (rv != 0) {
+		free(t);
+		return shoal_errf(err, rv == RAFT_NOTLEADER ? SHOAL_ENOTLEADER : SHOAL_EBUSY,
+				  "raft transfer: %s", raft_strerror(rv));
+	}
+	return 0;
 }
 
 unsigned consensus_voters(struct consensus *c)

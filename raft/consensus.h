@@ -22,8 +22,8 @@ struct consensus_config {
 	uint64_t id;		      /* this server's Raft id, non-zero */
 	const char *address;	      /* advertised "IPv4:port", stored in the Raft configuration */
 	const char *dir;	      /* data directory, created 0700 if missing */
-	unsigned election_timeout_ms; /* 0: 1000 */
-	unsigned heartbeat_timeout_ms; /* 0: 100 */
+	unsigned election_timeout_ms; /* 0: 500 (a LAN: failover within 2 s) */
+	unsigned heartbeat_timeout_ms; /* 0: 50 */
 	unsigned snapshot_threshold;   /* entries between snapshots; 0: 1024 */
 	unsigned snapshot_trailing;    /* entries kept after a snapshot; 0: 256 */
 	struct consensus_fsm fsm;      /* the state machine; must outlive the consensus */
@@ -76,6 +76,16 @@ int consensus_demote(struct consensus *c, uint64_t id, consensus_change_cb cb, v
 		     struct shoal_err *err);
 int consensus_remove(struct consensus *c, uint64_t id, consensus_change_cb cb, void *arg,
 		     struct shoal_err *err);
+/* The servers of the current configuration (at most @max); returns how many. */
+struct consensus_server {
+	uint64_t id;
+	bool voter; /* false: a spare or standby still catching up */
+};
+size_t consensus_servers(struct consensus *c, struct consensus_server *out, size_t max);
+/* Hand leadership to voter @id (0: the most up-to-date one); @cb fires when
+ * the transfer ended, whether or not it succeeded. Leader only. */
+int consensus_transfer(struct consensus *c, uint64_t id, consensus_change_cb cb, void *arg,
+		       struct shoal_err *err);
 /* Number of voters in the current configuration. */
 unsigned consensus_voters(struct consensus *c);
 

@@ -9,9 +9,14 @@ chmod 755 "$T"
 _n=0
 _failed=0
 _daemons=()
+# Functions _cleanup calls first, last registered first (netns.sh adds one).
+_cleanup_hooks=()
 
 _cleanup() {
-	local name pid
+	local name pid i
+	for ((i = ${#_cleanup_hooks[@]} - 1; i >= 0; i--)); do
+		"${_cleanup_hooks[i]}"
+	done
 	for name in "${_daemons[@]}"; do
 		pid=$(cat "$T/$name/pid" 2>/dev/null) || continue
 		kill -9 "$pid" 2>/dev/null

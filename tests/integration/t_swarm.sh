@@ -249,6 +249,111 @@ wait "$holder" 2>/dev/null
 out=$(sh_ m swarm leave --force 2>&1)
 [ "$out" = "Node left the swarm." ] && ok "a node in the error state can leave" || fail "leave from the error state" "$out"
 
+# join-token, join's argument checks, promote/demote/rm on a one-manager swarm.
+# (The daemon serves neither POST /swarm/join nor DELETE /nodes yet: only the
+# CLI's side and the daemon's error path are checked here.)
+sh_ m swarm init --advertise-addr 127.0.0.1 --listen-addr "127.0.0.1:$port" >/dev/null 2>&1 ||
+	fail "init for the join-token and node role tests"
+node_id=$(sh_ m node ls -q)
+swarm_json=$(api m GET /swarm | head -n1)
+wt=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["JoinTokens"]["Worker"])' "$swarm_json" 2>/dev/null)
+mt=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["JoinTokens"]["Manager"])' "$swarm_json" 2>/dev/null)
+out=$(sh_ m swarm join-token worker 2>&1)
+rc=$?
+want=$(printf 'To add a worker to this swarm, run the following command:\n\n    shoal swarm join --token %s 127.0.0.1:%s' "$wt" "$port")
+[ $rc -eq 0 ] && [ "$out" = "$want" ] && [[ "$wt" =~ ^SHOAL-1-[a-z2-7]{52}-[a-z2-7]{26}$ ]] &&
+	ok "swarm join-token worker prints Docker's join command" || fail "swarm join-token worker" "rc=$rc" "$out" "want: $want"
+out=$(sh_ m swarm join-token manager 2>&1)
+rc=$?
+want=$(printf 'To add a manager to this swarm, run the following command:\n\n    shoal swarm join --token %s 127.0.0.1:%s' "$mt" "$port")
+[ $rc -eq 0 ] && [ "$out" = "$want" ] && [[ "$mt" =~ ^SHOAL-1-[a-z2-7]{52}-[a-z2-7]{26}$ ]] && [ "$mt" != "$wt" ] &&
+	ok "swarm join-token manager prints the manager token's command" || fail "swarm join-token manager" "rc=$rc" "$out" "want: $want"
+out=$(sh_ m swarm join-token -q worker 2>&1)
+out2=$(sh_ m swarm join-token --quiet manager 2>&1)
+[ "$out" = "$wt" ] && [ "$out2" = "$mt" ] && ok "swarm join-token -q prints the token only" ||
+	fail "swarm join-token -q" "$out" "$out2"
+out=$(sh_ m swarm join-token boss 2>&1)
+rc=$?
+[ $rc -eq 1 ] && [ "$out" = "unknown role boss" ] && ok "swarm join-token with a bad role gives Docker's error" ||
+	fail "swarm join-token with a bad role" "rc=$rc" "$out"
+out=$(sh_ m swarm join-token 2>&1)
+rc=$?
+[ $rc -eq 1 ] && contains "$out" "shoal: 'shoal swarm join-token' requires 1 argument" &&
+	contains "$out" "Usage:  shoal swarm join-token [OPTIONS] (worker|manager)" &&
+	ok "swarm join-token needs exactly one argument" || fail "swarm join-token without a role" "rc=$rc" "$out"
+
+out=$(sh_ m swarm join 2>&1)
+rc=$?
+out2=$(sh_ m swarm join --token "$wt" 127.0.0.1:1 127.0.0.1:2 2>&1)
+rc2=$?
+[ $rc -eq 1 ] && [ $rc2 -eq 1 ] && contains "$out" "shoal: 'shoal swarm join' requires 1 argument" &&
+	contains "$out2" "shoal: 'shoal swarm join' requires 1 argument" && contains "$out" "Usage:  shoal swarm join [OPTIONS] HOST:PORT" &&
+	ok "swarm join needs exactly one address" || fail "swarm join argument count" "rc=$rc" "$out" "rc=$rc2" "$out2"
+out=$(sh_ m swarm join --token "$wt" --availability bogus 127.0.0.1:1 2>&1)
+rc=$?
+[ $rc -eq 1 ] && [ "$out" = 'invalid availability "bogus", only active, pause and drain are supported' ] &&
+	ok "swarm join --availability bogus gives Docker's error" || fail "swarm join --availability bogus" "rc=$rc" "$out"
+out=$(sh_ m swarm join --token 2>&1)
+rc=$?
+[ $rc -eq 125 ] && contains "$out" "flag needs an argument: --token" &&
+	ok "swarm join --token without a value is a flag error" || fail "swarm join --token without a value" "rc=$rc" "$out"
+out=$(sh_ m swarm join --token "$wt" --listen-addr udp://1.2.3.4:5 127.0.0.1:1 2>&1)
+rc=$?
+[ $rc -eq 125 ] && contains "$out" 'invalid argument "udp://1.2.3.4:5" for "--listen-addr" flag' &&
+	ok "swarm join --listen-addr is checked like init's" || fail "swarm join --listen-addr bad" "rc=$rc" "$out"
+out=$(sh_ m swarm --help 2>&1)
+[[ "$out" == *"  join        Join a swarm as a node and/or manager"* ]] && [[ "$out" == *"  join-token  Manage join tokens"* ]] &&
+	ok "swarm --help lists join and join-token" || fail "swarm --help lists join and join-token" "$out"
+
+out=$(sh_ m node promote self 2>&1)
+rc=$?
+[ $rc -eq 0 ] && [ "$out" = "Node $node_id is already a manager." ] && ok "node promote of a manager says it is one already" ||
+	fail "node promote of a manager" "rc=$rc" "$out"
+out=$(sh_ m node demote self 2>/dev/null)
+rc=$?
+err=$(sh_ m node demote self 2>&1 >/dev/null)
+role=$(api m GET /nodes/"$node_id" | head -n1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["Spec"]["Role"])')
+[ $rc -eq 1 ] && [ -z "$out" ] && [[ "$err" == "Error response from daemon: "* ]] && [ "$role" = manager ] &&
+	ok "node demote of the last manager fails with the daemon's error" || fail "node demote of the last manager" "rc=$rc" "$out" "$err" "role: $role"
+out=$(sh_ m node promote 2>&1)
+rc=$?
+[ $rc -eq 1 ] && contains "$out" "shoal: 'shoal node promote' requires at least 1 argument" &&
+	ok "node promote needs a node" || fail "node promote without a node" "rc=$rc" "$out"
+
+out=$(sh_ m node rm nosuchnode 2>/dev/null)
+rc=$?
+err=$(sh_ m node rm -f nosuchnode othernode 2>&1 >/dev/null)
+rc2=$?
+[ $rc -eq 1 ] && [ -z "$out" ] && [ $rc2 -eq 1 ] && [ "$(grep -c '^Error response from daemon: ' <<<"$err")" -eq 2 ] &&
+	ok "node rm reports every node it cannot remove" || fail "node rm of unknown nodes" "rc=$rc" "$out" "rc=$rc2" "$err"
+out=$(sh_ m node rm 2>&1)
+rc=$?
+out2=$(sh_ m node rm --bogus x 2>&1)
+rc2=$?
+[ $rc -eq 1 ] && contains "$out" "shoal: 'shoal node rm' requires at least 1 argument" && [ $rc2 -eq 125 ] &&
+	contains "$out2" "unknown flag: --bogus" && ok "node rm checks its arguments and flags" || fail "node rm arguments" "rc=$rc" "$out" "rc=$rc2" "$out2"
+out=$(sh_ m node remove --help 2>&1)
+out2=$(sh_ m node --help 2>&1)
+contains "$out" "shoal node rm, shoal node remove" && contains "$out" "Force remove a node from the swarm" &&
+	[[ "$out2" == *"  demote      Demote one or more nodes from manager in the swarm"* ]] &&
+	[[ "$out2" == *"  promote     Promote one or more nodes to manager in the swarm"* ]] &&
+	[[ "$out2" == *"  rm          Remove one or more nodes from the swarm"* ]] &&
+	ok "node --help lists promote, demote and rm (alias remove)" || fail "node help" "$out" "$out2"
+
+# node update passes role and availability on as Docker does: any case, and the
+# daemon refuses other values (exit 1, not a flag error).
+out=$(sh_ m node update --availability DRAIN self 2>&1)
+rc=$?
+avail=$(api m GET /nodes/"$node_id" | head -n1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["Spec"]["Availability"])')
+[ $rc -eq 0 ] && [ "$out" = self ] && [ "$avail" = drain ] && ok "node update --availability DRAIN drains the node" ||
+	fail "node update --availability DRAIN" "rc=$rc" "$out" "$avail"
+out=$(sh_ m node update --availability bogus self 2>&1)
+rc=$?
+[ $rc -eq 1 ] && [[ "$out" == 'Error response from daemon: invalid Availability: "bogus"'* ]] &&
+	ok "node update --availability bogus is the daemon's error" || fail "node update --availability bogus" "rc=$rc" "$out"
+check "node update --availability active" sh_ m node update --availability active self
+sh_ m swarm leave --force >/dev/null 2>&1 || fail "leave after the join-token and node role tests"
+
 daemon_stop m
 rc=$?
 [ $rc -eq 0 ] && ok "the daemon exits 0 after init/leave/init (no sanitizer report)" ||
