@@ -182,6 +182,13 @@ out=$(sh_on "d$fresh" swarm join --token "$mtok" "$(addr "$keep")" 2>&1)
 [ "$out" = "This node joined a swarm as a manager." ] && ok "a new manager joins the recovered cluster" ||
 	fail "join after force-new-cluster" "$out"
 
+# Removing a live worker with --force: it learns it was removed and stops.
+out=$(sh_on "d$keep" node rm --force "$tag-h4" 2>&1)
+[ "$out" = "$tag-h4" ] && ok "node rm --force of a live worker" || fail "node rm --force" "$out"
+cut_off() { [ "$(swarm_info d4 LocalNodeState)" = error ] && swarm_info d4 Error | grep -q "removed from the swarm"; }
+check "the removed worker knows it was removed" wait_for 15 cut_off
+check "and can leave" sh_on d4 swarm leave
+
 capture_stop "$T/capture.pcap"
 frames=$(capture_count "$T/capture.pcap")
 [ "${frames:-0}" -gt 100 ] && ok "the capture holds $frames frames" || fail "capture frames" "$frames"
