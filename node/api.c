@@ -415,6 +415,10 @@ int api_swarm_update_command(const struct store *st, const char *version_text, b
 		rv = shoal_errf(err, SHOAL_EINVAL,
 				"invalid Name \"%.64s\": swarm spec must be named \"default\"",
 				next.spec.name != NULL ? next.spec.name : "");
+	/* Docker's floor is an hour; shoal takes 10 s so renewal can be seen
+	 * working (tests/integration/t_cluster.sh). */
+	if (rv == 0 && next.spec.ca_config.node_cert_expiry < 10LL * 1000000000)
+		rv = shoal_errf(err, SHOAL_EINVAL, "minimum certificate expiry time is 10s");
 	if (rv == 0 && join_token_parse(cur->join_tokens.worker, fp, secret, err) != 0)
 		rv = shoal_errf(err, SHOAL_EIO, "the stored worker join token is damaged");
 	for (int i = 0; rv == 0 && i < 2; i++) {

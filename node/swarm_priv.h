@@ -31,6 +31,7 @@
  * skew between nodes. */
 #define SWARM_CERT_TTL_NS      (90LL * 24 * 3600 * 1000000000)
 #define SWARM_CERT_BACKDATE_NS (60LL * 1000000000)
+#define SWARM_MIN_CERT_TTL_NS  (10LL * 1000000000)
 
 #define SWARM_HEARTBEAT_MS    5000 /* a worker asks a manager for news this often */
 #define SWARM_RPC_TIMEOUT_MS  3000 /* heartbeats and renewals */
@@ -97,6 +98,8 @@ struct swarm {
 	bool store_changed;	   /* a node or the cluster record changed since the last tick */
 	bool recovering;	   /* force-new-cluster: demote the other managers once settled */
 	uint64_t demoted_since_ms; /* when this manager saw its record say worker; 0: not */
+	uint64_t leaderless_since_ms;  /* when this manager lost sight of a leader; 0: has one */
+	bool told_demoted;	       /* another manager says our record is a worker's */
 	struct rpc_client *leader_rpc; /* forwards proposals to the leader */
 	struct rpc_server *rpc_server; /* connections served on the cluster port */
 
@@ -147,6 +150,14 @@ void swarm_serve_rpc(struct swarm *s, struct stream *st);
 struct node_rec;
 int swarm_grant(struct swarm *s, const struct node_rec *n, bool with_cert, struct grant *g,
 		struct shoal_err *err);
+/* Issue a certificate for @node_id/@role/@node_pk with the cluster's
+ * NodeCertExpiry (Docker's 90 days unless `swarm update` set it; at least
+ * SWARM_MIN_CERT_TTL_NS), backdated a little for clock skew. Managers only. */
+int swarm_issue_cert(struct swarm *s, struct cert *out, const char *node_id, enum cert_role role,
+		     const unsigned char *node_pk, struct shoal_err *err);
+/* Is certificate @c due for renewal: less than a third of its life left, or
+ * longer-lived than the cluster's NodeCertExpiry now allows? */
+bool swarm_cert_due(struct swarm *s, const struct cert *c);
 /* Load the root key from the cluster record (managers only). */
 int swarm_root_key(struct swarm *s, struct identity *root, struct shoal_err *err);
 /* Close the client that forwards proposals (leader changed, leaving). */

@@ -318,7 +318,35 @@ static void heartbeat_answered(void *arg, int status, const struct shoal_err *re
 	sodium_memzero(&g, sizeof g);
 }
 
-static void heartbeat_now(struct swarm *s)
+/* A manager that has seen no leader for a while asks another manager what
+ * its record says: a manager removed from Raft right after its demotion was
+ * committed may never have received that entry. */
+static void manager_check_answered(void *arg, int status, const struct shoal_err *rerr,
+				   const void *body, size_t len)
+{
+	struct swarm *s = arg;
+	struct shoal_err err;
+	struct grant g;
+
+	s->heartbeat_inflight = false;
+	if (s->closing || !swarm_manager_role(s) || s->consensus == NULL)
+		return;
+	if (status != 0) {
+		log_debug("swarm", "asking another manager for our role: %s", rerr->msg);
+		if (s->heartbeat_rpc != NULL)
+			rpc_client_close(s->heartbeat_rpc, NULL, NULL);
+		s->heartbeat_rpc = NULL;
+		s->heartbeat_next++;
+		return;
+	}
+	if (grant_decode(body, len, &g, &err) == 0 && g.role == CERT_ROLE_WORKER) {
+		log_info("swarm", "another manager says this node was demoted");
+		s->told_demoted = true;
+	}
+	sodium_memzero(&g, sizeof g);
+}
+
+static void call_manager(struct swarm *s, rpc_result_cb cb)
 {
 	struct shoal_err err;
 	struct buf body;
@@ -328,6 +356,8 @@ static void heartbeat_now(struct swarm *s)
 		return;
 	if (s->heartbeat_rpc == NULL) {
 		const char *addr = s->managers[s->heartbeat_next % s->n_managers];
+		if (strcmp(addr, s->advertise_addr) == 0 && s->n_managers > 1)
+			addr = s->managers[++s->heartbeat_next % s->n_managers];
 		rv = rpc_client_new(&s->heartbeat_rpc, s->loop, addr, STREAM_RPC, &s->sid, &err);
 		if (rv != 0) {
 			log_warn("swarm", "heartbeat to %s: %s", addr, err.msg);
@@ -339,12 +369,17 @@ static void heartbeat_now(struct swarm *s)
 	rv = empty_encode(&body, &err);
 	if (rv == 0)
 		rv = rpc_client_call(s->heartbeat_rpc, "heartbeat", body.data, body.len,
-				     SWARM_RPC_TIMEOUT_MS, heartbeat_answered, s, NULL, &err);
+				     SWARM_RPC_TIMEOUT_MS, cb, s, NULL, &err);
 	buf_free(&body);
 	if (rv == 0)
 		s->heartbeat_inflight = true;
 	else
 		log_warn("swarm", "heartbeat: %s", err.msg);
+}
+
+static void heartbeat_now(struct swarm *s)
+{
+	call_manager(s, heartbeat_answered);
 }
 
 static void heartbeat_tick(uv_timer_t *t)
@@ -392,7 +427,6 @@ static void demote_tick(struct swarm *s)
 {
 	const struct node_rec *self = store_node_get(s->store, s->node_id);
 	uint64_t now = uv_now(s->loop);
-	struct identity root;
 	struct cert c;
 	struct shoal_err err;
 	int rv;
@@ -401,14 +435,11 @@ static void demote_tick(struct swarm *s)
 		s->demoted_since_ms = now;
 	if (consensus_is_leader(s->consensus))
 		return; /* the reconciler hands leadership over first */
-	if (is_voter(s, s->raft_id) && now - s->demoted_since_ms < SWARM_DEMOTE_GRACE_MS)
+	if (!s->told_demoted && is_voter(s, s->raft_id) &&
+	    now - s->demoted_since_ms < SWARM_DEMOTE_GRACE_MS)
 		return;
-	rv = swarm_root_key(s, &root, &err);
-	if (rv == 0)
-		rv = cert_issue(&c, s->node_id, CERT_ROLE_WORKER, s->node_key.pk,
-				clock_now_ns() - SWARM_CERT_BACKDATE_NS, SWARM_CERT_TTL_NS, &root,
-				&err);
-	sodium_memzero(&root, sizeof root);
+	s->told_demoted = false;
+	rv = swarm_issue_cert(s, &c, s->node_id, CERT_ROLE_WORKER, s->node_key.pk, &err);
 	if (rv != 0) {
 		log_warn("swarm", "demotion: %s", err.msg);
 		return;
@@ -426,16 +457,10 @@ static void demote_tick(struct swarm *s)
 
 static void renew_self(struct swarm *s)
 {
-	struct identity root;
 	struct cert c;
 	struct shoal_err err;
-	int rv = swarm_root_key(s, &root, &err);
+	int rv = swarm_issue_cert(s, &c, s->node_id, s->cert.role, s->node_key.pk, &err);
 
-	if (rv == 0)
-		rv = cert_issue(&c, s->node_id, s->cert.role, s->node_key.pk,
-				clock_now_ns() - SWARM_CERT_BACKDATE_NS, SWARM_CERT_TTL_NS, &root,
-				&err);
-	sodium_memzero(&root, sizeof root);
 	if (rv == 0) {
 		s->cert = c;
 		rv = swarm_save_cert(s, &err);
@@ -514,6 +539,15 @@ static void reconcile(struct swarm *s)
 	}
 }
 
+static bool consensus_leader_known(struct swarm *s)
+{
+	uint64_t id;
+	const char *addr;
+
+	consensus_leader(s->consensus, &id, &addr);
+	return id != 0;
+}
+
 static void role_tick(uv_timer_t *t)
 {
 	struct swarm *s = t->data;
@@ -528,17 +562,24 @@ static void role_tick(uv_timer_t *t)
 		if (consensus_is_leader(s->consensus) && s->members != NULL)
 			membership_nudge(s->members, "cluster", store_last_index(s->store));
 	}
+	if (consensus_leader_known(s)) {
+		s->leaderless_since_ms = 0;
+	} else if (s->leaderless_since_ms == 0) {
+		s->leaderless_since_ms = uv_now(s->loop);
+	} else if (uv_now(s->loop) - s->leaderless_since_ms > 3000) {
+		call_manager(s, manager_check_answered);
+	}
 	self = store_node_get(s->store, s->node_id);
 	if (self == NULL)
 		return;
-	if (self->spec.role == NODE_ROLE_WORKER) {
+	if (self->spec.role == NODE_ROLE_WORKER || s->told_demoted) {
 		demote_tick(s);
 		if (s->consensus == NULL || s->consensus_closing)
 			return;
 	} else {
 		s->demoted_since_ms = 0;
 	}
-	if (s->cert.not_after - clock_now_ns() < SWARM_CERT_TTL_NS / 3)
+	if (swarm_cert_due(s, &s->cert))
 		renew_self(s);
 	if (consensus_is_leader(s->consensus))
 		reconcile(s);

@@ -211,11 +211,41 @@ int swarm_root_key(struct swarm *s, struct identity *root, struct shoal_err *err
 	return 0;
 }
 
+static int64_t cert_ttl(struct swarm *s)
+{
+	const struct cluster_rec *c = s->store != NULL ? store_cluster(s->store) : NULL;
+	int64_t ttl = c != NULL ? c->spec.ca_config.node_cert_expiry : 0;
+
+	return ttl >= SWARM_MIN_CERT_TTL_NS ? ttl : SWARM_CERT_TTL_NS;
+}
+
+int swarm_issue_cert(struct swarm *s, struct cert *out, const char *node_id, enum cert_role role,
+		     const unsigned char *node_pk, struct shoal_err *err)
+{
+	int64_t ttl = cert_ttl(s);
+	int64_t backdate = ttl / 10 < SWARM_CERT_BACKDATE_NS ? ttl / 10 : SWARM_CERT_BACKDATE_NS;
+	struct identity root;
+	int rv = swarm_root_key(s, &root, err);
+
+	if (rv == 0)
+		rv = cert_issue(out, node_id, role, node_pk, clock_now_ns() - backdate, ttl, &root,
+				err);
+	sodium_memzero(&root, sizeof root);
+	return rv;
+}
+
+bool swarm_cert_due(struct swarm *s, const struct cert *c)
+{
+	int64_t life = c->not_after - c->not_before;
+
+	return c->not_after - clock_now_ns() < life / 3 ||
+	       life > cert_ttl(s) + 2 * SWARM_CERT_BACKDATE_NS;
+}
+
 int swarm_grant(struct swarm *s, const struct node_rec *n, bool with_cert, struct grant *g,
 		struct shoal_err *err)
 {
 	const struct cluster_rec *c = store_cluster(s->store);
-	struct identity root;
 	int rv;
 
 	memset(g, 0, sizeof *g);
@@ -248,12 +278,7 @@ int swarm_grant(struct swarm *s, const struct node_rec *n, bool with_cert, struc
 		return 0;
 	if (n->public_key.len != IDENTITY_PK_LEN)
 		return shoal_errf(err, SHOAL_EPROTO, "node %s has no public key", n->meta.id);
-	rv = swarm_root_key(s, &root, err);
-	if (rv == 0)
-		rv = cert_issue(&g->cert, n->meta.id, g->role, n->public_key.data,
-				clock_now_ns() - SWARM_CERT_BACKDATE_NS, SWARM_CERT_TTL_NS, &root,
-				err);
-	sodium_memzero(&root, sizeof root);
+	rv = swarm_issue_cert(s, &g->cert, n->meta.id, g->role, n->public_key.data, err);
 	g->has_cert = rv == 0;
 	return rv;
 }
@@ -501,7 +526,7 @@ static void m_heartbeat(void *arg, struct rpc_call *call, const void *body, size
 		return;
 	c = &rpc_call_peer(call)->cert;
 	role = n->spec.role == NODE_ROLE_MANAGER ? CERT_ROLE_MANAGER : CERT_ROLE_WORKER;
-	due = c->role != role || c->not_after - clock_now_ns() < SWARM_CERT_TTL_NS / 3;
+	due = c->role != role || swarm_cert_due(s, c);
 	reply_grant(call, s, n, due);
 }
 

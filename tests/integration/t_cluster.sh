@@ -85,6 +85,30 @@ done
 out=$(DOCKER_HOST="unix://$(sock d2)" docker node ls 2>&1)
 [ "$(grep -c Ready <<<"$out")" = 5 ] && ok "docker node ls against a follower" || fail "docker node ls" "$out"
 
+# Certificates renew themselves: with NodeCertExpiry at 12 s a worker's and a
+# manager's certificate are replaced once a third of their life is left.
+spec_update() {
+	local v spec
+	v=$(api d1 GET /swarm | head -n 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["Version"]["Index"])')
+	spec=$(api d1 GET /swarm | head -n 1 | python3 -c 'import json,sys; s=json.load(sys.stdin)["Spec"]; s["CAConfig"]["NodeCertExpiry"]=int(sys.argv[1]); print(json.dumps(s))' "$1")
+	api d1 POST "/swarm/update?version=$v" -H 'Content-Type: application/json' -d "$spec"
+}
+out=$(spec_update 1000000000)
+contains "$out" "minimum certificate expiry time is 10s" && ok "a NodeCertExpiry under 10 s is refused" ||
+	fail "short NodeCertExpiry" "$out"
+out=$(spec_update 12000000000)
+contains "$out" "HTTP 200" && ok "swarm update sets NodeCertExpiry to 12 s" || fail "swarm update" "$out"
+crt4=$(sha256sum "$T/d4/state/swarm/node.crt")
+crt2=$(sha256sum "$T/d2/state/swarm/node.crt")
+renewed() { [ "$(sha256sum "$T/$1/state/swarm/node.crt")" != "$2" ]; }
+check "the worker's certificate is renewed" wait_for 20 renewed d4 "$crt4"
+check "a manager's certificate is renewed" wait_for 20 renewed d2 "$crt2"
+crt4=$(sha256sum "$T/d4/state/swarm/node.crt")
+check "and renewed again before it expires" wait_for 20 renewed d4 "$crt4"
+out=$(spec_update 7776000000000000)
+contains "$out" "HTTP 200" && ok "NodeCertExpiry back to 90 days" || fail "swarm update back" "$out"
+check "every node still ready after renewals" wait_for 20 all_ready d1
+
 out=$(sh_on d4 node ls 2>&1)
 [ $? -ne 0 ] && contains "$out" "Worker nodes can't be used to view or modify cluster state" &&
 	ok "a worker refuses node ls with Docker's message" || fail "worker node ls" "$out"
