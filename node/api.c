@@ -51,6 +51,7 @@ struct call {
 	struct http_response *res;
 	char *param; /* the "*" segment of the route, if any */
 	json_t *body;
+	void (*fn)(struct call *c); /* the handler, run once the replica caught up */
 };
 
 typedef void (*handler_fn)(struct call *c);
@@ -60,6 +61,7 @@ struct route {
 	const char *pattern; /* "*" matches one path segment, a final "**" the rest */
 	handler_fn fn;
 	bool json_body; /* parse the body as JSON (an empty body reads as {}) */
+	bool sync;	/* reads the cluster state: on a follower, catch up first */
 };
 
 int api_status_for(int code)
@@ -789,22 +791,29 @@ static void h_image_delete(struct call *c)
 /* --- routing ---------------------------------------------------------------- */
 
 static const struct route routes[] = {
-    {"GET", "/_ping", h_ping, false},
-    {"GET", "/version", h_version, false},
-    {"GET", "/info", h_info, false},
-    {"GET", "/swarm", h_swarm_inspect, false},
-    {"POST", "/swarm/init", h_swarm_init, true},
-    {"POST", "/swarm/leave", h_swarm_leave, false},
-    {"POST", "/swarm/join", h_swarm_join, true},
-    {"POST", "/swarm/update", h_swarm_update, true},
-    {"DELETE", "/nodes/*", h_node_remove, false},
-    {"GET", "/nodes", h_nodes_list, false},
-    {"GET", "/nodes/*", h_node_inspect, false},
-    {"POST", "/nodes/*/update", h_node_update, true},
-    {"POST", "/images/load", h_images_load, false},
-    {"GET", "/images/json", h_images_list, false},
-    {"DELETE", "/images/**", h_image_delete, false},
+    {"GET", "/_ping", h_ping, false, false},
+    {"GET", "/version", h_version, false, false},
+    {"GET", "/info", h_info, false, false},
+    {"GET", "/swarm", h_swarm_inspect, false, true},
+    {"POST", "/swarm/init", h_swarm_init, true, false},
+    {"POST", "/swarm/leave", h_swarm_leave, false, false},
+    {"POST", "/swarm/join", h_swarm_join, true, false},
+    {"POST", "/swarm/update", h_swarm_update, true, true},
+    {"DELETE", "/nodes/*", h_node_remove, false, true},
+    {"GET", "/nodes", h_nodes_list, false, true},
+    {"GET", "/nodes/*", h_node_inspect, false, true},
+    {"POST", "/nodes/*/update", h_node_update, true, true},
+    {"POST", "/images/load", h_images_load, false, false},
+    {"GET", "/images/json", h_images_list, false, false},
+    {"DELETE", "/images/**", h_image_delete, false, false},
 };
+
+static void run_synced(void *arg)
+{
+	struct call *c = arg;
+
+	c->fn(c);
+}
 
 /* Match @path against @pattern; on a match with a "*", *@param gets a copy. */
 static bool route_match(const char *pattern, const char *path, char **param)
@@ -977,6 +986,11 @@ void api_handle(void *arg, struct http_request *req, struct http_response *res)
 		c->param = param;
 		if (routes[i].json_body && parse_body(c) != 0)
 			return;
+		if (routes[i].sync) {
+			c->fn = routes[i].fn;
+			swarm_sync(c->api->ctx.swarm, run_synced, c);
+			return;
+		}
 		routes[i].fn(c);
 		return;
 	}

@@ -217,6 +217,27 @@ int propose_request_decode(const void *data, size_t len, const void **cmd, size_
 	return 0;
 }
 
+int index_encode(uint64_t index, struct buf *out, struct shoal_err *err)
+{
+	msgpack_packer pk;
+
+	msgpack_packer_init(&pk, out, buf_write);
+	if (msgpack_pack_array(&pk, 1) != 0 || msgpack_pack_uint64(&pk, index) != 0)
+		return oom(err);
+	return 0;
+}
+
+int index_decode(const void *data, size_t len, uint64_t *index, struct shoal_err *err)
+{
+	struct wire_reader r;
+	uint64_t n;
+
+	wire_rd_init(&r, data, len);
+	if (!wire_rd_array(&r, &n) || n != 1 || !wire_rd_uint(&r, index) || !wire_rd_done(&r))
+		return malformed(err, "read_index");
+	return 0;
+}
+
 int empty_encode(struct buf *out, struct shoal_err *err)
 {
 	static const unsigned char empty = 0x90; /* fixarray of 0 */

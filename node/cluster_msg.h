@@ -10,6 +10,8 @@
  *              the node's role changed)
  *   "propose"   (STREAM_RPC, manager -> leader)
  *     request  [command (bin)]        response []
+ *   "read_index" (STREAM_RPC, manager -> leader, before a read on a follower)
+ *     request  []                     response [commit index]
  *   "renew"     (STREAM_RPC, any node -> any manager)
  *     request  []                     response GRANT with a fresh certificate
  *
@@ -73,6 +75,10 @@ int grant_decode(const void *data, size_t len, struct grant *out, struct shoal_e
 int propose_request_encode(const void *cmd, size_t len, struct buf *out, struct shoal_err *err);
 int propose_request_decode(const void *data, size_t len, const void **cmd, size_t *cmd_len,
 			   struct shoal_err *err);
+
+/* "read_index" response: [the leader's commit index]. */
+int index_encode(uint64_t index, struct buf *out, struct shoal_err *err);
+int index_decode(const void *data, size_t len, uint64_t *index, struct shoal_err *err);
 
 /* An empty array: the "heartbeat" and "renew" requests, the "propose" response. */
 int empty_encode(struct buf *out, struct shoal_err *err);

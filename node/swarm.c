@@ -890,7 +890,9 @@ int swarm_open(struct swarm **out, uv_loop_t *loop, const struct swarm_config *c
 	s->role_timer.data = s;
 	uv_timer_init(loop, &s->heartbeat_timer);
 	s->heartbeat_timer.data = s;
-	s->open_timers = 4;
+	uv_timer_init(loop, &s->sync_timer);
+	s->sync_timer.data = s;
+	s->open_timers = 5;
 	*out = s;
 	if (s->state_dir == NULL || s->swarm_dir == NULL || s->hostname == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
@@ -1369,6 +1371,7 @@ void swarm_closed_consensus(void *arg)
 	uv_close((uv_handle_t *)&s->stop_timer, timer_closed);
 	uv_close((uv_handle_t *)&s->role_timer, timer_closed);
 	uv_close((uv_handle_t *)&s->heartbeat_timer, timer_closed);
+	uv_close((uv_handle_t *)&s->sync_timer, timer_closed);
 }
 
 void swarm_close(struct swarm *s, void (*cb)(void *arg), void *arg)
@@ -1384,6 +1387,7 @@ void swarm_close(struct swarm *s, void (*cb)(void *arg), void *arg)
 		swarm_op_finish(s, SHOAL_ESHUTDOWN, &err);
 	}
 	swarm_set_state(s, SWARM_CLOSED);
+	swarm_flush_syncs(s);
 	swarm_stop_member(s, false);
 	if (s->rpc_server != NULL)
 		rpc_server_close(s->rpc_server);

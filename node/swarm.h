@@ -112,6 +112,15 @@ int swarm_node_state(struct swarm *s, const struct node_rec *n);
  * Swarm.RemoteManagers; returns how many (at most @max). */
 size_t swarm_remote_managers(const struct swarm *s, const char **out, size_t max);
 
+/* Before a read on a follower manager: ask the leader for its commit index
+ * and wait (at most SWARM_SYNC_TIMEOUT_MS) until this replica has applied
+ * it, so a read sees every write acknowledged before it started, wherever it
+ * was made. Then @cb runs (from the loop, or at once on the leader, a
+ * worker, or with no leader known; after a timeout the read is served from
+ * what is here). */
+#define SWARM_SYNC_TIMEOUT_MS 2000
+void swarm_sync(struct swarm *s, void (*cb)(void *arg), void *arg);
+
 /* Leave the swarm: stop Raft and erase this node's swarm state. A manager
  * needs @force (Docker's rule). @cb fires once done. */
 int swarm_leave(struct swarm *s, bool force, swarm_done_cb cb, void *arg, struct shoal_err *err);

@@ -102,6 +102,8 @@ struct swarm {
 	bool told_demoted;	       /* another manager says our record is a worker's */
 	struct rpc_client *leader_rpc; /* forwards proposals to the leader */
 	struct rpc_server *rpc_server; /* connections served on the cluster port */
+	struct sync_wait *syncs;       /* reads waiting for this replica to catch up */
+	uv_timer_t sync_timer;	       /* polls the applied index while any wait */
 
 	/* Worker: heartbeats to a manager. */
 	uv_timer_t heartbeat_timer;
@@ -160,6 +162,8 @@ int swarm_issue_cert(struct swarm *s, struct cert *out, const char *node_id, enu
 bool swarm_cert_due(struct swarm *s, const struct cert *c);
 /* Load the root key from the cluster record (managers only). */
 int swarm_root_key(struct swarm *s, struct identity *root, struct shoal_err *err);
+/* Run every waiting read now (the swarm is closing). */
+void swarm_flush_syncs(struct swarm *s);
 /* Close the client that forwards proposals (leader changed, leaving). */
 void swarm_close_leader_rpc(struct swarm *s);
 

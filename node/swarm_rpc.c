@@ -136,6 +136,16 @@ void swarm_close_leader_rpc(struct swarm *s)
 	s->leader_rpc = NULL;
 }
 
+/* The RPC client to the leader at @addr (a new one if the leader moved). */
+static int leader_client(struct swarm *s, const char *addr, struct shoal_err *err)
+{
+	if (s->leader_rpc != NULL && strcmp(rpc_client_addr(s->leader_rpc), addr) != 0)
+		swarm_close_leader_rpc(s);
+	if (s->leader_rpc == NULL)
+		return rpc_client_new(&s->leader_rpc, s->loop, addr, STREAM_RPC, &s->sid, err);
+	return 0;
+}
+
 /* Send encoded command bytes to the leader at @addr. */
 static int propose_forward(struct swarm *s, const char *addr, const void *data, size_t len,
 			   swarm_done_cb cb, void *arg, struct shoal_err *err)
@@ -144,13 +154,9 @@ static int propose_forward(struct swarm *s, const char *addr, const void *data, 
 	struct buf body;
 	int rv;
 
-	if (s->leader_rpc != NULL && strcmp(rpc_client_addr(s->leader_rpc), addr) != 0)
-		swarm_close_leader_rpc(s);
-	if (s->leader_rpc == NULL) {
-		rv = rpc_client_new(&s->leader_rpc, s->loop, addr, STREAM_RPC, &s->sid, err);
-		if (rv != 0)
-			return rv;
-	}
+	rv = leader_client(s, addr, err);
+	if (rv != 0)
+		return rv;
 	f = malloc(sizeof *f);
 	if (f == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
@@ -194,6 +200,144 @@ int swarm_propose(struct swarm *s, const struct command *cmd, swarm_done_cb cb, 
 		rv = propose_forward(s, addr, data, len, cb, arg, err);
 	free(data);
 	return rv;
+}
+
+/* --- reads on followers ------------------------------------------------------ */
+
+static const struct node_rec *caller_record(struct swarm *s, struct rpc_call *call);
+
+/* One read waiting: for the leader's commit index (the RPC), then for this
+ * replica to apply it (the sync timer), or for its deadline. Freed once its
+ * read has run and its RPC has answered. */
+struct sync_wait {
+	struct swarm *s;
+	void (*cb)(void *arg);
+	void *arg;
+	uint64_t target;
+	uint64_t deadline_ms;
+	bool rpc_done, fired;
+	struct sync_wait *next;
+};
+
+static void sync_fire(struct swarm *s, struct sync_wait *w)
+{
+	struct sync_wait **p = &s->syncs;
+
+	while (*p != NULL && *p != w)
+		p = &(*p)->next;
+	if (*p == w)
+		*p = w->next;
+	w->fired = true;
+	w->cb(w->arg);
+	if (w->rpc_done)
+		free(w);
+}
+
+static void sync_tick(uv_timer_t *t)
+{
+	struct swarm *s = t->data;
+	uint64_t now = uv_now(s->loop);
+	uint64_t applied = s->consensus != NULL ? consensus_applied_index(s->consensus) : 0;
+	struct sync_wait *w = s->syncs, *next;
+
+	for (; w != NULL; w = next) {
+		next = w->next;
+		if ((w->rpc_done && applied >= w->target) || now >= w->deadline_ms ||
+		    s->consensus == NULL)
+			sync_fire(s, w);
+	}
+	if (s->syncs == NULL)
+		uv_timer_stop(&s->sync_timer);
+}
+
+static void sync_answered(void *arg, int status, const struct shoal_err *err, const void *body,
+			  size_t len)
+{
+	struct sync_wait *w = arg;
+	struct shoal_err e;
+
+	(void)err;
+	w->rpc_done = true;
+	if (w->fired) {
+		free(w);
+		return;
+	}
+	if (status != 0 || index_decode(body, len, &w->target, &e) != 0)
+		w->target = 0; /* serve what is here */
+	sync_tick(&w->s->sync_timer);
+}
+
+void swarm_sync(struct swarm *s, void (*cb)(void *arg), void *arg)
+{
+	struct sync_wait *w;
+	struct shoal_err err;
+	struct buf body;
+	uint64_t leader = 0;
+	const char *addr = NULL;
+	int rv;
+
+	if (!swarm_is_manager(s) || s->consensus == NULL || s->consensus_closing || s->closing ||
+	    consensus_is_leader(s->consensus)) {
+		cb(arg);
+		return;
+	}
+	consensus_leader(s->consensus, &leader, &addr);
+	w = calloc(1, sizeof *w);
+	if (leader == 0 || addr == NULL || w == NULL || leader_client(s, addr, &err) != 0) {
+		free(w);
+		cb(arg);
+		return;
+	}
+	w->s = s;
+	w->cb = cb;
+	w->arg = arg;
+	w->deadline_ms = uv_now(s->loop) + SWARM_SYNC_TIMEOUT_MS;
+	buf_init(&body);
+	rv = empty_encode(&body, &err);
+	if (rv == 0)
+		rv = rpc_client_call(s->leader_rpc, "read_index", body.data, body.len,
+				     SWARM_SYNC_TIMEOUT_MS, sync_answered, w, NULL, &err);
+	buf_free(&body);
+	if (rv != 0) {
+		free(w);
+		cb(arg);
+		return;
+	}
+	w->next = s->syncs;
+	s->syncs = w;
+	if (!uv_is_active((uv_handle_t *)&s->sync_timer))
+		uv_timer_start(&s->sync_timer, sync_tick, 2, 2);
+}
+
+void swarm_flush_syncs(struct swarm *s)
+{
+	while (s->syncs != NULL)
+		sync_fire(s, s->syncs);
+	uv_timer_stop(&s->sync_timer);
+}
+
+static void m_read_index(void *arg, struct rpc_call *call, const void *body, size_t len)
+{
+	struct swarm *s = arg;
+	struct shoal_err err;
+	struct buf out;
+	int rv;
+
+	if (empty_decode(body, len, &err) != 0) {
+		rpc_reply(call, SHOAL_EPROTO, &err, NULL, 0);
+		return;
+	}
+	if (caller_record(s, call) == NULL)
+		return;
+	if (!consensus_is_leader(s->consensus)) {
+		rpc_reply(call, shoal_errf(&err, SHOAL_ENOTLEADER, "not the leader"), &err, NULL,
+			  0);
+		return;
+	}
+	buf_init(&out);
+	rv = index_encode(consensus_commit_index(s->consensus), &out, &err);
+	rpc_reply(call, rv, &err, out.data, out.len);
+	buf_free(&out);
 }
 
 /* --- grants ---------------------------------------------------------------- */
@@ -588,10 +732,8 @@ static const struct rpc_method join_methods[] = {
 };
 
 static const struct rpc_method member_methods[] = {
-    {"heartbeat", m_heartbeat},
-    {"renew", m_renew},
-    {"propose", m_propose},
-    {NULL, NULL},
+    {"heartbeat", m_heartbeat},	  {"renew", m_renew}, {"propose", m_propose},
+    {"read_index", m_read_index}, {NULL, NULL},
 };
 
 void swarm_serve_rpc(struct swarm *s, struct stream *st)

@@ -455,6 +455,11 @@ uint64_t consensus_applied_index(struct consensus *c)
 	return raft_last_applied(&c->raft);
 }
 
+uint64_t consensus_commit_index(struct consensus *c)
+{
+	return c->raft.commit_index;
+}
+
 void consensus_accept(struct consensus *c, struct stream *s)
 {
 	secure_transport_accept_or_close(!c->closing ? &c->transport : NULL, s);

@@ -103,6 +103,8 @@ void consensus_accept(struct consensus *c, struct stream *s);
 
 /* Index of the last entry applied to the FSM. */
 uint64_t consensus_applied_index(struct consensus *c);
+/* Index of the last entry known committed (the leader's is authoritative). */
+uint64_t consensus_commit_index(struct consensus *c);
 
 /* Stop Raft and free everything, then call @cb (may be NULL). Pending
  * proposals fail with SHOAL_ESHUTDOWN. Must not be called from inside a
