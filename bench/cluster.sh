@@ -13,12 +13,13 @@
 #
 # Usage: bench/cluster.sh [failover|down|gossip|idle|all]...   (default all)
 # Environment:
-#   FAILOVER_RUNS (10)  DOCKER_FAILOVER_RUNS (3)  DOWN_RUNS (5)
-#   DOCKER_DOWN_RUNS (1)  GOSSIP_SIZES ("20 50 100")  IDLE_SECONDS (30)
+#   FAILOVER_RUNS (10)  DOCKER_FAILOVER_RUNS (10; ~20 s each)  DOWN_RUNS (5)
+#   DOCKER_DOWN_RUNS (1)  GOSSIP_SIZES ("20 50 100")  GOSSIP_KILLS (3, one after
+#   the other, different workers)  IDLE_SECONDS (30)
 #   NO_DOCKER=1 to skip the Docker reference (issue figures are printed).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 
 sections=("$@")
 [ ${#sections[@]} -eq 0 ] && sections=(all)
@@ -36,10 +37,11 @@ want() {
 [ "$(id -u)" = 0 ] || { echo "bench/cluster.sh needs root (network namespaces)" >&2; exit 1; }
 
 FAILOVER_RUNS=${FAILOVER_RUNS:-10}
-DOCKER_FAILOVER_RUNS=${DOCKER_FAILOVER_RUNS:-3}
+DOCKER_FAILOVER_RUNS=${DOCKER_FAILOVER_RUNS:-10}
 DOWN_RUNS=${DOWN_RUNS:-5}
 DOCKER_DOWN_RUNS=${DOCKER_DOWN_RUNS:-1}
 GOSSIP_SIZES=${GOSSIP_SIZES:-"20 50 100"}
+GOSSIP_KILLS=${GOSSIP_KILLS:-3}
 IDLE_SECONDS=${IDLE_SECONDS:-30}
 
 echo "# building the release build (scripts/build.sh release)"
@@ -47,6 +49,8 @@ scripts/build.sh release >/dev/null || { echo "# release build failed" >&2; exit
 export SHOAL_BIN=$top/build/shoal
 . "$top/tests/integration/lib.sh"
 . "$top/tests/integration/netns.sh"
+# A directory of our own (not /tmp/shoal-it.*, which test runs may sweep).
+rmdir "$T" && T=$(mktemp -d /tmp/shoal-cbench.XXXXXX) && chmod 755 "$T"
 bench_t0=$SECONDS
 ms_since() { # ms_since EPOCHREALTIME_AT_T0
 	python3 - "$1" "$EPOCHREALTIME" <<-'EOF'
@@ -134,9 +138,10 @@ dpid() { cat "$DW/$1/docker.pid" 2>/dev/null; }
 docker_start() { # I (docker cluster member 1..5, on host ${DK[I]})
 	local i=$1 h=${DK[$1]} d=$DW/$1
 	mkdir -p "$d"
-	nsenter --net="/var/run/netns/${NET_NS[h]}" dockerd --data-root "$d/data" --exec-root "$d/exec" \
+	# in a subshell, so that it is no job of ours (no "Killed" notice after kill -9)
+	(nsenter --net="/var/run/netns/${NET_NS[h]}" dockerd --data-root "$d/data" --exec-root "$d/exec" \
 		-H "unix://$d/docker.sock" --pidfile "$d/docker.pid" --cgroup-parent "shoalbench-$tag-d$i" \
-		--iptables=false --bridge=none >>"$d/dockerd.log" 2>&1 &
+		--iptables=false --bridge=none >>"$d/dockerd.log" 2>&1 &)
 	wait_for 60 dk "$i" version || { docker_why="dockerd $i did not start: $(tail -n 3 "$d/dockerd.log")"; return 1; }
 }
 docker_stop_all() {
@@ -177,7 +182,7 @@ docker_cleanup() {
 	docker_stop_all
 	docker_restore_root
 	local dk_ns
-	for dk_ns in ${DK[@]:1}; do ip netns pids "${NET_NS[dk_ns]}" 2>/dev/null | xargs -r kill -9 2>/dev/null; done
+	for dk_ns in "${DK[@]:1}"; do ip netns pids "${NET_NS[dk_ns]}" 2>/dev/null | xargs -r kill -9 2>/dev/null; done
 }
 _cleanup_hooks+=(docker_cleanup) # runs before net_teardown (hooks run last-registered first)
 
@@ -263,9 +268,7 @@ header() {
 	printf '%-46s %14s %22s %10s\n' "measure" "shoal" "reference" "shoal/ref"
 	printf '%-46s %14s %22s %10s\n' "$(printf -- '-%.0s' {1..46})" "--------------" "----------------------" "----------"
 }
-out_tables=$T/tables
-: >"$out_tables"
-emit() { cat >>"$out_tables"; }
+emit() { cat >"$T/table.$1"; } # emit SECTION_NUMBER < table
 
 # --------------------------------------------------------------- failover ----
 # poll_writable CMD...: run CMD every 20 ms until it succeeds (60 s at most);
@@ -336,7 +339,7 @@ section_failover() {
 		[ "$dn" = 0 ] && echo "(reference 11.7 s median: issue figure, not measured)"
 		echo "shoal runs (ms): ${vals[*]}"
 		[ ${#dvals[@]} -gt 0 ] && echo "docker runs (ms): ${dvals[*]}"
-	} | emit
+	} | emit 1
 }
 
 # ------------------------------------------------------------------- down ----
@@ -395,7 +398,7 @@ section_down() {
 		row "down max" "$smax" "$dmax" ms
 		echo "shoal runs (ms): ${vals[*]}"
 		[ ${#dvals[@]} -gt 0 ] && echo "docker runs (ms): ${dvals[*]}"
-	} | emit
+	} | emit 2
 }
 
 # ------------------------------------------------------------------- idle ----
@@ -420,7 +423,8 @@ section_idle() {
 	hz=$(getconf CLK_TCK)
 	declare -A c0 c1 r1
 	for p in $sm $sw $dm $dw $dmc $dwc; do c0[$p]=$(cpu_ticks "$p"); done
-	sleep "$IDLE_SECONDS"
+	sleep "$IDLE_SECONDS" & # waited for, so a TERM stops the bench at once
+	wait $!
 	for p in $sm $sw $dm $dw $dmc $dwc; do c1[$p]=$(cpu_ticks "$p"); r1[$p]=$(rss "$p"); done
 	cpu() { python3 -c "print('%.3f' % ((${c1[$1]} - ${c0[$1]}) * 100.0 / $hz / $IDLE_SECONDS))"; }
 	{
@@ -433,14 +437,14 @@ section_idle() {
 			row "worker RSS vs dockerd+containerd" "${r1[$sw]}" "$((r1[$dw] + ${r1[$dwc]:-0}))" KiB
 			row "manager (leader) CPU vs dockerd" "$(cpu "$sm")" "$(cpu "$dm")" "%"
 			row "worker CPU vs dockerd" "$(cpu "$sw")" "$(cpu "$dw")" "%"
-			echo "(containerd, idle: manager $(cpu "$dmc") %, worker $(cpu "$dwc") % CPU; CPU ticks are 1/$hz s, so 0.033 % is one tick in 30 s)"
+			echo "(containerd, idle: manager $(cpu "$dmc") %, worker $(cpu "$dwc") % CPU; CPU ticks are 1/$hz s, so one tick is $(python3 -c "print('%.3f' % (100.0 / $hz / $IDLE_SECONDS))") %)"
 		else
 			row "manager (leader) RSS" "${r1[$sm]}" n/a KiB
 			row "worker RSS" "${r1[$sw]}" n/a KiB
 			row "manager (leader) CPU" "$(cpu "$sm")" n/a "%"
 			row "worker CPU" "$(cpu "$sw")" n/a "%"
 		fi
-	} | emit
+	} | emit 4
 }
 
 # ----------------------------------------------------------------- gossip ----
@@ -507,7 +511,9 @@ section_gossip() {
 		fi
 		log "gossip N=$n: $n Ready in $((SECONDS - jt0)) s; settling 3 s"
 		sleep 3
-		victim=$n
+		local kill_rows=() kk
+		for ((kk = 0; kk < GOSSIP_KILLS; kk++)); do
+		victim=$((n - kk))
 		local vaddr
 		vaddr="$(gaddr "$n" "$victim"):4377"
 		local mark=$T/gossip-$n.t0
@@ -516,14 +522,14 @@ section_gossip() {
 		# wait until every survivor logged the death (60 s at most)
 		learned() {
 			local c=0 j
-			for ((j = 1; j < n; j++)); do grep -q " at $vaddr is dead" "$(daemon_log "$(gname "$n" "$j")")" && c=$((c + 1)); done
-			[ "$c" = $((n - 1)) ]
+			for ((j = 1; j < victim; j++)); do grep -q " at $vaddr is dead" "$(daemon_log "$(gname "$n" "$j")")" && c=$((c + 1)); done
+			[ "$c" = $((victim - 1)) ]
 		}
-		wait_for 60 learned || echo "# gossip N=$n: not every daemon learned of the death within 60 s"
+		wait_for 60 learned || echo "# gossip N=$n: not every daemon learned of the death of $vaddr within 60 s"
 		sleep 1
 		local logs=()
-		for ((j = 1; j < n; j++)); do logs+=("$(daemon_log "$(gname "$n" "$j")")"); done
-		rows+=("$(python3 - "$n" "$(cat "$mark")" "$vaddr" "${logs[@]}" <<-'EOF'
+		for ((j = 1; j < victim; j++)); do logs+=("$(daemon_log "$(gname "$n" "$j")")"); done
+		kill_rows+=("$(python3 - "$n" "$(cat "$mark")" "$vaddr" "${logs[@]}" <<-'EOF'
 			import datetime, statistics, sys
 			n, t0, addr, logs = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4:]
 			def ts(s):
@@ -545,22 +551,40 @@ section_gossip() {
 			      "%d/%d" % (len(d), len(logs)), "%d/%d" % (len(s), len(logs)))
 		EOF
 		)")
-		log "gossip N=$n: ${rows[-1]}"
+		log "gossip N=$n, kill $((kk + 1)) ($vaddr): ${kill_rows[-1]} (N dead-median dead-last suspect-median suspect-last logged-dead logged-suspect, ms)"
+		sleep 2
+		done
+		# the median over the kills of each column; counts summed
+		rows+=("$(python3 - "${kill_rows[@]}" <<-'EOF'
+			import statistics, sys
+			rows = [r.split() for r in sys.argv[1:]]
+			out = [rows[0][0]]
+			for c in range(1, 5):
+			    v = [float(r[c]) for r in rows if r[c] != "-"]
+			    out.append("%.0f" % statistics.median(v) if v else "-")
+			for c in (5, 6):
+			    a = sum(int(r[c].split("/")[0]) for r in rows); b = sum(int(r[c].split("/")[1]) for r in rows)
+			    out.append("%d/%d" % (a, b))
+			out.append(",".join("%s/%s" % (r[1], r[2]) for r in rows))
+			print(" ".join(out))
+		EOF
+		)")
 		gossip_stop "$n"
 	done
 	{
 		header "3. Gossip convergence of one death: 1 manager + N-1 workers in one namespace, kill -9 of a worker at t0;
-   per surviving daemon, the time of its first log line saying the member is dead (suspect); no Docker reference"
+   per surviving daemon, the time of its first log line saying the member is dead (suspect); last daemon = convergence.
+   $GOSSIP_KILLS kills per N (different workers, one after the other): figures are medians over the kills. No Docker reference"
 		local r
 		for r in "${rows[@]}"; do
-			read -r n dmed dmax smed smax dn sn <<<"$r"
+			read -r n dmed dmax smed smax dn sn per <<<"$r"
 			row "N=$n dead: median over daemons" "$dmed" n/a ms
 			row "N=$n dead: last daemon (convergence)" "$dmax" n/a ms
 			row "N=$n suspect: median over daemons" "$smed" n/a ms
 			row "N=$n suspect: last daemon" "$smax" n/a ms
-			echo "N=$n: $dn survivors logged dead, $sn logged suspect"
+			echo "N=$n: survivor logs with a dead line $dn, with a suspect line $sn (summed over the kills)${per:+; per kill (dead median/last ms): $per}"
 		done
-	} | emit
+	} | emit 3
 }
 
 # ------------------------------------------------------------------- main ----
@@ -576,4 +600,5 @@ if want gossip; then
 	section_gossip
 fi
 printf '\nshoal cluster benchmark (%s cores; noisy: shared machine, other tests running; total %d s)\n' "$(nproc)" "$((SECONDS - bench_t0))"
-cat "$out_tables"
+cat "$T"/table.* 2>/dev/null
+exec 2>/dev/null # the shell's "Killed" notices while cleanup kills the daemons

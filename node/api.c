@@ -644,8 +644,9 @@ int api_node_update_command(const struct store *st, const char *self_id, const c
 					API_MAX_MANAGERS);
 			goto out;
 		}
-		if (next.raft_id == 0)
-			next.raft_id = api_new_raft_id();
+		/* Always a fresh Raft id: the node's log from an earlier term
+		 * as manager is gone, so it must not come back as that server. */
+		next.raft_id = api_new_raft_id();
 		free(next.manager_status.addr);
 		next.manager_status.addr = strdup(cur->cluster_addr);
 		if (next.manager_status.addr == NULL) {

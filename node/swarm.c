@@ -1011,13 +1011,19 @@ int swarm_init(struct swarm *s, const struct swarm_init_req *req, swarm_done_cb 
 
 	if (s->op_cb != NULL)
 		return shoal_errf(err, SHOAL_EBUSY, "another swarm operation is in progress");
-	if (s->state == SWARM_ACTIVE && req->force_new_cluster) {
-		/* Keep all state; restart Raft with this node as its only voter. */
+	if ((s->state == SWARM_ACTIVE || s->state == SWARM_PENDING) && req->force_new_cluster) {
+		/* Keep all state; restart Raft with this node as its only voter.
+		 * PENDING too: a manager restarted without quorum never settles. */
+		if (!swarm_manager_role(s) || s->consensus == NULL || s->consensus_closing)
+			return shoal_errf(
+			    err, SHOAL_ESTATE,
+			    "--force-new-cluster needs a manager whose raft is running");
 		s->op_cb = cb;
 		s->op_arg = arg;
 		s->recovering = true;
 		uv_timer_stop(&s->settle_timer);
-		swarm_set_state(s, SWARM_PENDING);
+		if (s->state != SWARM_PENDING)
+			swarm_set_state(s, SWARM_PENDING);
 		swarm_stop_member(s, false);
 		swarm_stop_consensus(s, recovered_restart);
 		return 0;
@@ -1130,10 +1136,10 @@ static void join_answered(void *arg, int status, const struct shoal_err *rerr, c
 	struct grant g;
 	int rv;
 
+	if (s->closing || s->join_rpc == NULL || s->op_cb == NULL)
+		return; /* swarm_close() closes the client and finishes the op */
 	rpc_client_close(s->join_rpc, NULL, NULL);
 	s->join_rpc = NULL;
-	if (s->closing || s->op_cb == NULL)
-		return;
 	if (status == SHOAL_EUNAVAIL || status == SHOAL_ETIMEDOUT) {
 		shoal_errf(&err, status, "could not join through the manager: %s", rerr->msg);
 		join_abort(s, status, &err);
@@ -1314,6 +1320,8 @@ int swarm_leave(struct swarm *s, bool force, swarm_done_cb cb, void *arg, struct
 		return shoal_errf(err, SHOAL_ESTATE, "This node is not part of a swarm");
 	if (s->state != SWARM_ACTIVE && s->state != SWARM_PENDING && s->state != SWARM_ERROR)
 		return shoal_errf(err, SHOAL_ESTATE, "This node is %s", state_names[s->state]);
+	if (s->consensus_closing)
+		return shoal_errf(err, SHOAL_EBUSY, "raft is stopping (a demotion); retry");
 	/* Docker demands --force to leave as a manager. */
 	if (!force && swarm_manager_role(s))
 		return shoal_errf(
@@ -1374,6 +1382,14 @@ void swarm_closed_consensus(void *arg)
 	uv_close((uv_handle_t *)&s->sync_timer, timer_closed);
 }
 
+static void join_client_closed(void *arg)
+{
+	struct swarm *s = arg;
+
+	s->open_timers--;
+	swarm_maybe_free(s);
+}
+
 void swarm_close(struct swarm *s, void (*cb)(void *arg), void *arg)
 {
 	struct shoal_err err;
@@ -1393,10 +1409,12 @@ void swarm_close(struct swarm *s, void (*cb)(void *arg), void *arg)
 		rpc_server_close(s->rpc_server);
 	s->rpc_server = NULL;
 	if (s->join_rpc != NULL) {
-		rpc_client_close(s->join_rpc, NULL, NULL);
+		/* The swarm outlives the client: its pending answer comes first. */
+		s->open_timers++;
+		rpc_client_close(s->join_rpc, join_client_closed, s);
 		s->join_rpc = NULL;
 	}
-	if (s->consensus_closing)
+	if (s->consensus_closing || s->after_members != NULL)
 		return; /* left() or recovered_restart() finishes the close */
 	if (s->consensus != NULL)
 		consensus_close(s->consensus, swarm_closed_consensus, s);
@@ -1446,7 +1464,7 @@ const char *swarm_hostname(const struct swarm *s)
 bool swarm_is_manager(const struct swarm *s)
 {
 	return (s->state == SWARM_ACTIVE || s->state == SWARM_PENDING) && swarm_manager_role(s) &&
-	       s->store != NULL;
+	       s->store != NULL && s->consensus != NULL && !s->consensus_closing;
 }
 
 size_t swarm_remote_managers(const struct swarm *s, const char **out, size_t max)

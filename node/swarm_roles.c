@@ -280,6 +280,11 @@ static void apply_grant(struct swarm *s, const struct grant *g)
 		}
 		log_info("swarm", "new %s certificate, valid until %lld s",
 			 cert_role_name(s->cert.role), (long long)(s->cert.not_after / 1000000000));
+		/* Managers judge renewal by the certificate of the handshake:
+		 * dial again with the new one. */
+		if (s->heartbeat_rpc != NULL)
+			rpc_client_close(s->heartbeat_rpc, NULL, NULL);
+		s->heartbeat_rpc = NULL;
 	}
 	if (g->role == CERT_ROLE_MANAGER && s->cert.role == CERT_ROLE_MANAGER && g->raft_id != 0)
 		promoted(s, g->raft_id);
@@ -418,6 +423,8 @@ static void demoted_stopped(void *arg)
 		log_warn("swarm", "removing the old raft log: %s", err.msg);
 	if (swarm_save_state(s, &err) != 0)
 		log_error("swarm", "saving state: %s", err.msg);
+	if (s->state != SWARM_ACTIVE)
+		return; /* leaving meanwhile */
 	log_info("swarm", "demoted: carrying on as a worker");
 	uv_timer_start(&s->heartbeat_timer, heartbeat_tick, 0, SWARM_HEARTBEAT_MS);
 }

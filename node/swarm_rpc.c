@@ -382,7 +382,13 @@ bool swarm_cert_due(struct swarm *s, const struct cert *c)
 {
 	int64_t life = c->not_after - c->not_before;
 
-	return c->not_after - clock_now_ns() < life / 3 ||
+	int64_t margin = life / 3;
+
+	/* At least three heartbeats ahead, so one lost heartbeat never lets a
+	 * short-lived certificate expire. */
+	if (margin < 3LL * SWARM_HEARTBEAT_MS * 1000000)
+		margin = 3LL * SWARM_HEARTBEAT_MS * 1000000;
+	return c->not_after - clock_now_ns() < margin ||
 	       life > cert_ttl(s) + 2 * SWARM_CERT_BACKDATE_NS;
 }
 
@@ -440,6 +446,9 @@ static void reply_grant(struct rpc_call *call, struct swarm *s, const struct nod
 	if (rv == 0)
 		rv = grant_encode(&g, &body, &err);
 	rpc_reply(call, rv, &err, body.data, body.len);
+	sodium_memzero(&g, sizeof g);
+	if (body.data != NULL)
+		sodium_memzero(body.data, body.len);
 	buf_free(&body);
 }
 
@@ -670,6 +679,12 @@ static void m_heartbeat(void *arg, struct rpc_call *call, const void *body, size
 		return;
 	c = &rpc_call_peer(call)->cert;
 	role = n->spec.role == NODE_ROLE_MANAGER ? CERT_ROLE_MANAGER : CERT_ROLE_WORKER;
+	/* Only the leader tells a manager its role: a lagging follower may
+	 * still hold an old record (see manager_check_answered()). */
+	if (c->role == CERT_ROLE_MANAGER && !consensus_is_leader(s->consensus)) {
+		rpc_reply(call, shoal_errf(&err, SHOAL_EUNAVAIL, "ask the leader"), &err, NULL, 0);
+		return;
+	}
 	due = c->role != role || swarm_cert_due(s, c);
 	reply_grant(call, s, n, due);
 }

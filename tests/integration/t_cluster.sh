@@ -153,6 +153,18 @@ out=$(sh_on d1 node rm "$tag-h5" 2>&1)
 [ "$out" = "$tag-h5" ] && ok "node rm of the dead worker" || fail "node rm" "$out"
 gone() { ! view d2 | grep -q "$tag-h5/"; }
 check "the removed node is gone on every manager" wait_for 5 gone
+# The gossip key rotated: every member's primary key is one the removed node
+# never had (it only holds the old ring), so once the old key is dropped it
+# reads nothing.
+primary() { head -c 32 "$T/$1/state/swarm/gossip.keys" | od -An -tx1 | tr -d ' \n'; }
+rotated() {
+	local old
+	old=$(od -An -tx1 "$T/d5/state/swarm/gossip.keys" | tr -d ' \n')
+	for d in d1 d2 d3 d4; do
+		[ "$(primary $d)" != "${old:0:64}" ] && [[ $old != *"$(primary $d)"* ]] || return 1
+	done
+}
+check "node rm rotated the gossip key on every member, to one the removed node lacks" wait_for 15 rotated
 
 # A manager cut off and healed.
 net_cut 3
