@@ -244,6 +244,18 @@ static void h_info(struct call *c)
 	call_reply_json(c, 200, api_json_info(&c->api->ctx));
 }
 
+/* The answer of a write the swarm finishes later: 200 and no body, or the error. */
+static void reply_empty_when_done(void *arg, int status, const struct shoal_err *err)
+{
+	struct call *c = arg;
+
+	if (status != 0) {
+		call_reply_error(c, status, err->msg);
+		return;
+	}
+	call_reply_empty(c, 200);
+}
+
 /* --- swarm ------------------------------------------------------------------ */
 
 static void h_swarm_inspect(struct call *c)
@@ -319,17 +331,6 @@ static void h_swarm_init(struct call *c)
 		call_reply_error(c, rv, err.msg);
 }
 
-static void swarm_join_done(void *arg, int status, const struct shoal_err *err)
-{
-	struct call *c = arg;
-
-	if (status != 0) {
-		call_reply_error(c, status, err->msg);
-		return;
-	}
-	call_reply_empty(c, 200);
-}
-
 static void h_swarm_join(struct call *c)
 {
 	struct swarm_join_req req;
@@ -372,20 +373,9 @@ static void h_swarm_join(struct call *c)
 				 "A valid join token is necessary to join this cluster");
 		return;
 	}
-	rv = swarm_join(c->api->ctx.swarm, &req, swarm_join_done, c, &err);
+	rv = swarm_join(c->api->ctx.swarm, &req, reply_empty_when_done, c, &err);
 	if (rv != 0)
 		call_reply_error(c, rv, err.msg);
-}
-
-static void swarm_update_done(void *arg, int status, const struct shoal_err *err)
-{
-	struct call *c = arg;
-
-	if (status != 0) {
-		call_reply_error(c, status, err->msg);
-		return;
-	}
-	call_reply_empty(c, 200);
 }
 
 int api_swarm_update_command(const struct store *st, const char *version_text, bool rotate_worker,
@@ -458,21 +448,10 @@ static void h_swarm_update(struct call *c)
 	    api_query_bool(c->req, "rotateWorkerToken"),
 	    api_query_bool(c->req, "rotateManagerToken"), c->body, clock_now_ns(), &cmd, &err);
 	if (rv == 0)
-		rv = swarm_propose(c->api->ctx.swarm, &cmd, swarm_update_done, c, &err);
+		rv = swarm_propose(c->api->ctx.swarm, &cmd, reply_empty_when_done, c, &err);
 	command_free(&cmd);
 	if (rv != 0)
 		call_reply_error(c, rv, err.msg);
-}
-
-static void swarm_leave_done(void *arg, int status, const struct shoal_err *err)
-{
-	struct call *c = arg;
-
-	if (status != 0) {
-		call_reply_error(c, status, err->msg);
-		return;
-	}
-	call_reply_empty(c, 200);
 }
 
 static void h_swarm_leave(struct call *c)
@@ -480,8 +459,8 @@ static void h_swarm_leave(struct call *c)
 	struct shoal_err err;
 	int rv;
 
-	rv = swarm_leave(c->api->ctx.swarm, api_query_bool(c->req, "force"), swarm_leave_done, c,
-			 &err);
+	rv = swarm_leave(c->api->ctx.swarm, api_query_bool(c->req, "force"), reply_empty_when_done,
+			 c, &err);
 	if (rv != 0)
 		call_reply_error(c, rv, err.msg);
 }
@@ -548,17 +527,6 @@ static void h_nodes_list(struct call *c)
 	}
 	api_node_filter_free(&filter);
 	call_reply_json(c, 200, list);
-}
-
-static void node_update_done(void *arg, int status, const struct shoal_err *err)
-{
-	struct call *c = arg;
-
-	if (status != 0) {
-		call_reply_error(c, status, err->msg);
-		return;
-	}
-	call_reply_empty(c, 200);
 }
 
 static unsigned count_managers(const struct store *st)
@@ -729,7 +697,7 @@ static void h_node_remove(struct call *c)
 	    st, swarm_node_id(c->api->ctx.swarm), n->meta.id, api_query_bool(c->req, "force"),
 	    swarm_node_state(c->api->ctx.swarm, n) == NODE_STATE_DOWN, &cmd, &err);
 	if (rv == 0)
-		rv = swarm_propose(c->api->ctx.swarm, &cmd, node_update_done, c, &err);
+		rv = swarm_propose(c->api->ctx.swarm, &cmd, reply_empty_when_done, c, &err);
 	command_free(&cmd);
 	if (rv != 0)
 		call_reply_error(c, rv, err.msg);
@@ -751,7 +719,7 @@ static void h_node_update(struct call *c)
 											     : NULL,
 				     c->body, clock_now_ns(), &cmd, &err);
 	if (rv == 0)
-		rv = swarm_propose(c->api->ctx.swarm, &cmd, node_update_done, c, &err);
+		rv = swarm_propose(c->api->ctx.swarm, &cmd, reply_empty_when_done, c, &err);
 	command_free(&cmd);
 	if (rv != 0)
 		call_reply_error(c, rv == SHOAL_ENOTLEADER ? SHOAL_EUNAVAIL : rv,
