@@ -44,6 +44,8 @@ GOSSIP_SIZES=${GOSSIP_SIZES:-"20 50 100"}
 GOSSIP_KILLS=${GOSSIP_KILLS:-3}
 IDLE_SECONDS=${IDLE_SECONDS:-30}
 
+echo "# installing what it needs (scripts/deps.sh bench: build deps, runc, nftables, docker.io)"
+scripts/deps.sh bench >/dev/null || { echo "# scripts/deps.sh bench failed" >&2; exit 1; }
 echo "# building the release build (scripts/build.sh release)"
 scripts/build.sh release >/dev/null || { echo "# release build failed" >&2; exit 1; }
 export SHOAL_BIN=$top/build/shoal

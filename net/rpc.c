@@ -369,29 +369,12 @@ static void serve_closed(struct stream *s, int code, const struct shoal_err *err
 	conn_unref(c);
 }
 
-static void drop_message(struct stream *s, const void *data, size_t len, void *arg)
-{
-	(void)s;
-	(void)data;
-	(void)len;
-	(void)arg;
-}
-
-static void drop_closed(struct stream *s, int code, const struct shoal_err *err, void *arg)
-{
-	(void)s;
-	(void)code;
-	(void)err;
-	(void)arg;
-}
-
 static int serve(struct rpc_server *srv, struct stream *s, const struct rpc_method *methods,
 		 void *arg, struct shoal_err *err)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
 	if (c == NULL) {
-		stream_start(s, drop_message, drop_closed, NULL);
 		stream_close(s);
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	}
@@ -434,7 +417,6 @@ int rpc_server_serve(struct rpc_server *srv, struct stream *s, const struct rpc_
 		     struct shoal_err *err)
 {
 	if (srv->closing) {
-		stream_start(s, drop_message, drop_closed, NULL);
 		stream_close(s);
 		return shoal_errf(err, SHOAL_ESHUTDOWN, "the RPC server is closing");
 	}

@@ -378,6 +378,28 @@ static void h_swarm_join(struct call *c)
 		call_reply_error(c, rv, err.msg);
 }
 
+/* The ?version= of an update of a @kind record: digits only (strtoull alone
+ * would take " -1" and wrap it). No record is ever at the version that means
+ * "any" to a command: that one is a conflict. */
+static int parse_version(const char *kind, const char *text, uint64_t *out, struct shoal_err *err)
+{
+	unsigned long long v;
+	char *end;
+
+	if (text == NULL)
+		return shoal_errf(err, SHOAL_EINVAL,
+				  "invalid %s version '': the version parameter is required", kind);
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0)
+		return shoal_errf(err, SHOAL_EINVAL, "invalid %s version '%.64s': not a number",
+				  kind, text);
+	if ((uint64_t)v == COMMAND_EXPECT_ANY)
+		return shoal_errf(err, SHOAL_ECONFLICT, "update out of sequence");
+	*out = v;
+	return 0;
+}
+
 int api_swarm_update_command(const struct store *st, const char *version_text, bool rotate_worker,
 			     bool rotate_manager, json_t *body, int64_t now, struct command *cmd,
 			     struct shoal_err *err)
@@ -385,19 +407,13 @@ int api_swarm_update_command(const struct store *st, const char *version_text, b
 	const struct cluster_rec *cur = store_cluster(st);
 	struct cluster_rec next;
 	char fp[FINGERPRINT_LEN + 1], secret[TOKEN_SECRET_LEN + 1], token[TOKEN_LEN + 1];
-	unsigned long long version;
-	char *end;
+	uint64_t version;
 	int rv;
 
-	if (version_text == NULL)
-		return shoal_errf(err, SHOAL_EINVAL,
-				  "invalid swarm version '': the version parameter is required");
-	errno = 0;
-	version = strtoull(version_text, &end, 10);
-	if (version_text[0] < '0' || version_text[0] > '9' || *end != '\0' || errno != 0)
-		return shoal_errf(err, SHOAL_EINVAL, "invalid swarm version '%.64s': not a number",
-				  version_text);
-	if ((uint64_t)version == COMMAND_EXPECT_ANY || (uint64_t)version != cur->meta.version)
+	rv = parse_version("swarm", version_text, &version, err);
+	if (rv != 0)
+		return rv;
+	if (version != cur->meta.version)
 		return shoal_errf(err, SHOAL_ECONFLICT, "update out of sequence");
 	rv = schema_copy(&cluster_schema, &next, cur, err);
 	if (rv != 0)
@@ -427,7 +443,7 @@ int api_swarm_update_command(const struct store *st, const char *version_text, b
 	sodium_memzero(token, sizeof token);
 	next.meta.updated_at = now;
 	if (rv == 0)
-		rv = command_put(cmd, RECORD_CLUSTER, (uint64_t)version, &next, err);
+		rv = command_put(cmd, RECORD_CLUSTER, version, &next, err);
 	schema_free(&cluster_schema, &next);
 	return rv;
 }
@@ -559,22 +575,12 @@ int api_node_update_command(const struct store *st, const char *self_id, const c
 {
 	const struct node_rec *cur = NULL;
 	struct node_rec next;
-	unsigned long long version;
-	char *end;
+	uint64_t version;
 	int rv;
 
-	if (version_text == NULL)
-		return shoal_errf(err, SHOAL_EINVAL,
-				  "invalid node version '': the version parameter is required");
-	/* Digits only: strtoull alone would take " -1" and wrap it. */
-	errno = 0;
-	version = strtoull(version_text, &end, 10);
-	if (version_text[0] < '0' || version_text[0] > '9' || *end != '\0' || errno != 0)
-		return shoal_errf(err, SHOAL_EINVAL, "invalid node version '%.64s': not a number",
-				  version_text);
-	/* No record is ever at the version that means "any" to a command. */
-	if ((uint64_t)version == COMMAND_EXPECT_ANY)
-		return shoal_errf(err, SHOAL_ECONFLICT, "update out of sequence");
+	rv = parse_version("node", version_text, &version, err);
+	if (rv != 0)
+		return rv;
 	rv = store_node_find(st, strcmp(ref, "self") == 0 ? self_id : ref, &cur, err);
 	if (rv != 0)
 		return rv;
@@ -614,7 +620,7 @@ int api_node_update_command(const struct store *st, const char *self_id, const c
 		}
 		/* Always a fresh Raft id: the node's log from an earlier term
 		 * as manager is gone, so it must not come back as that server. */
-		next.raft_id = api_new_raft_id();
+		next.raft_id = swarm_new_raft_id();
 		free(next.manager_status.addr);
 		next.manager_status.addr = strdup(cur->cluster_addr);
 		if (next.manager_status.addr == NULL) {
@@ -628,7 +634,7 @@ int api_node_update_command(const struct store *st, const char *self_id, const c
 		next.manager_status.addr = NULL;
 	}
 	next.meta.updated_at = now;
-	rv = command_put(cmd, RECORD_NODES, (uint64_t)version, &next, err);
+	rv = command_put(cmd, RECORD_NODES, version, &next, err);
 out:
 	schema_free(&node_schema, &next);
 	return rv;
@@ -724,17 +730,6 @@ static void h_node_update(struct call *c)
 	if (rv != 0)
 		call_reply_error(c, rv == SHOAL_ENOTLEADER ? SHOAL_EUNAVAIL : rv,
 				 rv == SHOAL_ENOTLEADER ? MSG_NO_LEADER : err.msg);
-}
-
-uint64_t api_new_raft_id(void)
-{
-	uint64_t id;
-
-	do {
-		randombytes_buf(&id, sizeof id);
-		id &= INT64_MAX;
-	} while (id == 0);
-	return id;
 }
 
 /* --- images ---------------------------------------------------------------- */

@@ -60,9 +60,6 @@ int api_swarm_update_command(const struct store *st, const char *version_text, b
 			     bool rotate_manager, json_t *body, int64_t now, struct command *cmd,
 			     struct shoal_err *err);
 
-/* A fresh Raft server id for a promoted node. */
-uint64_t api_new_raft_id(void);
-
 #define API_MAX_MANAGERS 7
 
 /* The largest image archive POST /images/load takes (413 above). */

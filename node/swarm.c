@@ -461,22 +461,6 @@ static bool authorize_raft(void *arg, const struct stream_peer *peer, uint64_t r
 	return false;
 }
 
-static void refuse_message(struct stream *st, const void *data, size_t len, void *arg)
-{
-	(void)st;
-	(void)data;
-	(void)len;
-	(void)arg;
-}
-
-static void refused_closed(struct stream *st, int code, const struct shoal_err *err, void *arg)
-{
-	(void)st;
-	(void)code;
-	(void)err;
-	(void)arg;
-}
-
 /* A stream finished its handshake on the cluster port. Raft's go to
  * consensus; RPC and joins to the RPC methods. */
 static void on_stream(struct stream_listener *l, struct stream *st, void *arg)
@@ -496,7 +480,6 @@ static void on_stream(struct stream_listener *l, struct stream *st, void *arg)
 	}
 	log_debug("swarm", "closing a raft stream from %s: this node runs no raft",
 		  stream_remote_addr(st));
-	stream_start(st, refuse_message, refused_closed, NULL);
 	stream_close(st);
 }
 
@@ -1063,16 +1046,24 @@ int swarm_init(struct swarm *s, const struct swarm_init_req *req, swarm_done_cb 
 
 /* --- join ------------------------------------------------------------------ */
 
+/* Forget who this node was in a swarm (its files are the caller's). */
+static void forget_membership(struct swarm *s)
+{
+	memset(s->node_id, 0, sizeof s->node_id);
+	s->raft_id = 0;
+	s->bootstrapped = false;
+	s->listen_addr[0] = s->advertise_addr[0] = '\0';
+	s->n_managers = 0;
+	sodium_memzero(&s->node_key, sizeof s->node_key);
+	sodium_memzero(&s->cert, sizeof s->cert);
+	sodium_memzero(s->gossip_keys, sizeof s->gossip_keys);
+	s->gossip_keys_len = 0;
+}
+
 /* Forget what a join that failed had set up; nothing was saved yet. */
 static void join_abort(struct swarm *s, int status, const struct shoal_err *err)
 {
-	sodium_memzero(&s->node_key, sizeof s->node_key);
-	sodium_memzero(&s->cert, sizeof s->cert);
-	memset(s->node_id, 0, sizeof s->node_id);
-	s->raft_id = 0;
-	s->n_managers = 0;
-	s->gossip_keys_len = 0;
-	s->listen_addr[0] = s->advertise_addr[0] = '\0';
+	forget_membership(s);
 	swarm_op_finish(s, status, err);
 }
 
@@ -1261,8 +1252,7 @@ int swarm_join(struct swarm *s, const struct swarm_join_req *req, swarm_done_cb 
 		sodium_memzero(body.data, body.len);
 	buf_free(&body);
 	if (rv != 0) {
-		sodium_memzero(&s->node_key, sizeof s->node_key);
-		s->listen_addr[0] = s->advertise_addr[0] = '\0';
+		forget_membership(s);
 		return rv;
 	}
 	s->op_cb = cb;
@@ -1292,15 +1282,7 @@ static void left(void *arg)
 		return;
 	}
 	rv = erase_state(s, &err);
-	memset(s->node_id, 0, sizeof(s->node_id));
-	s->raft_id = 0;
-	s->bootstrapped = false;
-	s->listen_addr[0] = s->advertise_addr[0] = '\0';
-	s->n_managers = 0;
-	sodium_memzero(&s->node_key, sizeof s->node_key);
-	sodium_memzero(&s->cert, sizeof s->cert);
-	sodium_memzero(s->gossip_keys, sizeof s->gossip_keys);
-	s->gossip_keys_len = 0;
+	forget_membership(s);
 	s->error[0] = '\0';
 	swarm_set_state(s, SWARM_INACTIVE);
 	log_info("swarm", "left the swarm");

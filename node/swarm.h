@@ -101,6 +101,9 @@ struct swarm_join_req {
 int swarm_join(struct swarm *s, const struct swarm_join_req *req, swarm_done_cb cb, void *arg,
 	       struct shoal_err *err);
 
+/* A fresh Raft server id: random, non-zero, positive as an int64. */
+uint64_t swarm_new_raft_id(void);
+
 /* True if this node is a manager (Raft member serving the cluster state). */
 bool swarm_is_manager(const struct swarm *s);
 

@@ -141,7 +141,6 @@ void swarm_maybe_free(struct swarm *s);
 /* Raft is closed and the swarm is closing: release the rest. */
 void swarm_closed_consensus(void *arg);
 char *swarm_path(const char *a, const char *b);
-uint64_t swarm_new_raft_id(void);
 bool swarm_manager_role(const struct swarm *s);
 
 /* swarm_rpc.c */

@@ -32,6 +32,17 @@ static void heartbeat_now(struct swarm *s);
 static void role_tick(uv_timer_t *t);
 static void heartbeat_tick(uv_timer_t *t);
 
+/* Drop the connection to the manager asked (heartbeats, role checks); with
+ * @rotate, ask the next manager next time. */
+static void close_manager_rpc(struct swarm *s, bool rotate)
+{
+	if (s->heartbeat_rpc != NULL)
+		rpc_client_close(s->heartbeat_rpc, NULL, NULL);
+	s->heartbeat_rpc = NULL;
+	if (rotate)
+		s->heartbeat_next++;
+}
+
 /* --- gossip ----------------------------------------------------------------- */
 
 /* Cut off: this node's record is gone (node rm). It stops taking part and
@@ -130,9 +141,7 @@ void swarm_stop_member(struct swarm *s, bool leave)
 {
 	uv_timer_stop(&s->role_timer);
 	uv_timer_stop(&s->heartbeat_timer);
-	if (s->heartbeat_rpc != NULL)
-		rpc_client_close(s->heartbeat_rpc, NULL, NULL);
-	s->heartbeat_rpc = NULL;
+	close_manager_rpc(s, false);
 	swarm_close_leader_rpc(s);
 	if (s->members != NULL) {
 		s->members_closing++;
@@ -233,9 +242,7 @@ static void promoted(struct swarm *s, uint64_t raft_id)
 	log_info("swarm", "promoted to manager; starting raft as server %llu",
 		 (unsigned long long)raft_id);
 	uv_timer_stop(&s->heartbeat_timer);
-	if (s->heartbeat_rpc != NULL)
-		rpc_client_close(s->heartbeat_rpc, NULL, NULL);
-	s->heartbeat_rpc = NULL;
+	close_manager_rpc(s, false);
 	s->raft_id = raft_id;
 	rv = raft_dir == NULL
 		 ? shoal_errf(&err, SHOAL_ENOMEM, "out of memory")
@@ -282,9 +289,7 @@ static void apply_grant(struct swarm *s, const struct grant *g)
 			 cert_role_name(s->cert.role), (long long)(s->cert.not_after / 1000000000));
 		/* Managers judge renewal by the certificate of the handshake:
 		 * dial again with the new one. */
-		if (s->heartbeat_rpc != NULL)
-			rpc_client_close(s->heartbeat_rpc, NULL, NULL);
-		s->heartbeat_rpc = NULL;
+		close_manager_rpc(s, false);
 	}
 	if (g->role == CERT_ROLE_MANAGER && s->cert.role == CERT_ROLE_MANAGER && g->raft_id != 0)
 		promoted(s, g->raft_id);
@@ -309,10 +314,7 @@ static void heartbeat_answered(void *arg, int status, const struct shoal_err *re
 		log_debug("swarm", "heartbeat to %s: %s",
 			  s->heartbeat_rpc != NULL ? rpc_client_addr(s->heartbeat_rpc) : "?",
 			  rerr->msg);
-		if (s->heartbeat_rpc != NULL)
-			rpc_client_close(s->heartbeat_rpc, NULL, NULL);
-		s->heartbeat_rpc = NULL;
-		s->heartbeat_next++;
+		close_manager_rpc(s, true);
 		return;
 	}
 	if (grant_decode(body, len, &g, &err) != 0) {
@@ -338,10 +340,7 @@ static void manager_check_answered(void *arg, int status, const struct shoal_err
 		return;
 	if (status != 0) {
 		log_debug("swarm", "asking another manager for our role: %s", rerr->msg);
-		if (s->heartbeat_rpc != NULL)
-			rpc_client_close(s->heartbeat_rpc, NULL, NULL);
-		s->heartbeat_rpc = NULL;
-		s->heartbeat_next++;
+		close_manager_rpc(s, true);
 		return;
 	}
 	if (grant_decode(body, len, &g, &err) == 0 && g.role == CERT_ROLE_WORKER) {

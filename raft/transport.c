@@ -313,25 +313,9 @@ static struct pump *pump_new(struct secure_transport *st, struct stream *s)
 }
 
 /* Close a stream we will not use; it was not started yet. */
-static void discard_closed(struct stream *s, int code, const struct shoal_err *err, void *arg)
-{
-	(void)s;
-	(void)code;
-	(void)err;
-	(void)arg;
-}
-
-static void discard_message(struct stream *s, const void *data, size_t len, void *arg)
-{
-	(void)s;
-	(void)data;
-	(void)len;
-	(void)arg;
-}
-
+/* A stream nobody serves: close it (a stream not started may be). */
 static void discard(struct stream *s)
 {
-	stream_start(s, discard_message, discard_closed, NULL);
 	stream_close(s);
 }
 

@@ -110,12 +110,15 @@ daemon_log() { echo "$T/$1/daemon.log"; }
 
 # daemon_start NAME [FLAGS...]: start a daemon with its own state dir and socket
 # and wait until its API answers.
+# A command that daemon_start runs the daemon through (netns.sh sets it to
+# "ip netns exec NS", which execs: $! is still the daemon's pid).
+_daemon_wrap=()
 daemon_start() {
 	local name=$1
 	shift
 	mkdir -p "$T/$name"
-	"$SHOAL_BIN" daemon --state-dir "$T/$name/state" -H "unix://$(sock "$name")" \
-		--log-level debug "$@" >>"$(daemon_log "$name")" 2>&1 &
+	"${_daemon_wrap[@]}" "$SHOAL_BIN" daemon --state-dir "$T/$name/state" \
+		-H "unix://$(sock "$name")" --log-level debug "$@" >>"$(daemon_log "$name")" 2>&1 &
 	echo $! >"$T/$name/pid"
 	_daemons+=("$name")
 	if ! wait_for 30 sh_ "$name" version; then

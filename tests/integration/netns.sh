@@ -97,21 +97,15 @@ on_host() {
 # FLAGS come last and may override that. daemon_stop/daemon_kill9/daemon_pid
 # work on it as on any daemon.
 host_daemon_start() {
-	local name=$1 i=$2
+	local name=$1 i=$2 rv=0
 	shift 2
 	mkdir -p "$T/$name"
 	echo "$i" >"$T/$name/host"
-	ip netns exec "${NET_NS[i]}" "$SHOAL_BIN" daemon --state-dir "$T/$name/state" \
-		-H "unix://$(sock "$name")" --log-level debug \
-		--listen-addr "${NET_IP[i]}:$NET_PORT" --advertise-addr "${NET_IP[i]}" \
-		"$@" >>"$(daemon_log "$name")" 2>&1 &
-	echo $! >"$T/$name/pid" # ip netns exec execs the daemon: same pid
-	_daemons+=("$name")
-	if ! wait_for 30 sh_ "$name" version; then
-		echo "# daemon $name (host $i) did not start; log:"
-		tail -n 30 "$(daemon_log "$name")" | sed 's/^/#   /'
-		return 1
-	fi
+	_daemon_wrap=(ip netns exec "${NET_NS[i]}")
+	daemon_start "$name" --listen-addr "${NET_IP[i]}:$NET_PORT" \
+		--advertise-addr "${NET_IP[i]}" "$@" || rv=$?
+	_daemon_wrap=()
+	return $rv
 }
 
 # sh_on NAME ARGS...: the CLI against daemon NAME (the CLI itself runs in the
