@@ -1,4 +1,4 @@
-/* "shoal image load", "shoal image ls" and "shoal image rm". */
+/* "shoal image load", "shoal image pull", "shoal image ls" and "shoal image rm". */
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -97,6 +97,139 @@ static int run_load(struct cli_ctx *ctx, int argc, char **argv)
 	client_resp_free(&resp);
 	if (in != stdin)
 		fclose(in);
+	return rv != 0 ? cli_fail(ctx, &err) : CLI_EXIT_OK;
+}
+
+/* ---- pull ---- */
+
+/* Print Docker's pull messages as its non-terminal output does ("ID: STATUS"
+ * or "STATUS"; progress bars left out); an "error" message fails with it.
+ * The name of the "Status: ... for NAME" line goes to @name. */
+static int print_pull_stream(struct cli_ctx *ctx, const char *body, size_t len, bool quiet,
+			     char *name, size_t name_len, struct shoal_err *err)
+{
+	const char *p = body, *end = body + len;
+	int rv = 0;
+
+	while (p < end && rv == 0) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+		json_t *msg = n > 0 ? json_loadb(p, n, 0, NULL) : NULL;
+
+		p += n + (nl != NULL ? 1 : 0);
+		if (n == 0)
+			continue;
+		if (!json_is_object(msg)) {
+			json_decref(msg);
+			return shoal_errf(err, SHOAL_EPROTO,
+					  "the daemon's answer to POST /images/create is not a "
+					  "JSON message stream");
+		}
+		const char *e = json_string_value(json_object_get(msg, "error"));
+		const char *status = json_string_value(json_object_get(msg, "status"));
+		const char *id = json_string_value(json_object_get(msg, "id"));
+		if (e != NULL) {
+			rv = shoal_errf(err, SHOAL_EIO, "Error response from daemon: %s", e);
+		} else if (status != NULL) {
+			const char *for_ = strstr(status, " for ");
+			if (strncmp(status, "Status: ", 8) == 0 && for_ != NULL)
+				snprintf(name, name_len, "%s", for_ + 5);
+			if (!quiet && json_object_get(msg, "progressDetail") == NULL) {
+				if (id != NULL)
+					fprintf(ctx->out, "%s: %s\n", id, status);
+				else
+					fprintf(ctx->out, "%s\n", status);
+			}
+		}
+		json_decref(msg);
+	}
+	return rv;
+}
+
+/* Docker's full form of a familiar name: "busybox:1" -> "docker.io/library/busybox:1". */
+static void full_name(const char *name, char *out, size_t len)
+{
+	const char *slash = strchr(name, '/');
+	bool domain = false;
+
+	if (slash != NULL) {
+		for (const char *c = name; c < slash; c++)
+			if (*c == '.' || *c == ':')
+				domain = true;
+		if ((size_t)(slash - name) == 9 && strncmp(name, "localhost", 9) == 0)
+			domain = true;
+	}
+	if (domain)
+		snprintf(out, len, "%s", name);
+	else
+		snprintf(out, len, "docker.io/%s%s", slash == NULL ? "library/" : "", name);
+}
+
+static int run_pull(struct cli_ctx *ctx, int argc, char **argv)
+{
+	bool quiet = false, all = false;
+	const char *platform = NULL;
+	const struct flag_spec specs[] = {
+	    {"all-tags", 'a', FLAG_BOOL, NULL, "Download all tagged images in the repository",
+	     NULL, &all},
+	    {"platform", 0, FLAG_STRING, "string", "Set platform if server is multi-platform capable",
+	     NULL, &platform},
+	    {"quiet", 'q', FLAG_BOOL, NULL, "Suppress verbose output", NULL, &quiet},
+	};
+	struct client_resp resp = {0};
+	struct flags_result res;
+	struct client *client;
+	struct shoal_err err;
+	struct buf path;
+	char name[600] = "", full[620];
+	FILE *empty = NULL;
+	int rv;
+
+	rv = cli_parse(ctx, specs, ARRAY_SIZE(specs), CLI_ARGS_EXACT, 1, argc, argv, &res);
+	if (rv != CLI_CONTINUE)
+		return rv;
+	buf_init(&path);
+	if (all) {
+		rv = shoal_errf(&err, SHOAL_EINVAL, "--all-tags is not supported by shoal");
+		goto out;
+	}
+	if (platform != NULL && platform[0] != '\0' && strcmp(platform, "linux/amd64") != 0) {
+		rv = shoal_errf(&err, SHOAL_EINVAL,
+				"shoal pulls linux/amd64 images only, not \"%s\"", platform);
+		goto out;
+	}
+	rv = buf_appendf(&path, "/images/create?fromImage=");
+	if (rv == 0)
+		rv = client_escape(&path, res.args[0], true);
+	if (rv != 0) {
+		rv = shoal_errf(&err, SHOAL_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* The body is empty; the raw JSON stream is wanted back, unparsed. */
+	empty = fopen("/dev/null", "rb");
+	if (empty == NULL) {
+		rv = shoal_errf(&err, SHOAL_EIO, "open /dev/null: %s", strerror(errno));
+		goto out;
+	}
+	rv = cli_client(ctx, &client, &err);
+	if (rv == 0)
+		rv = client_request_file(client, "POST", path.data, empty, "text/plain", &resp,
+					 &err);
+	if (rv == 0)
+		rv = print_pull_stream(ctx, resp.body, resp.len, quiet, name, sizeof(name), &err);
+	if (rv == 0 && name[0] == '\0')
+		rv = shoal_errf(&err, SHOAL_EPROTO,
+				"the daemon's pull stream ended without a Status message");
+	if (rv == 0) {
+		full_name(name, full, sizeof(full));
+		fprintf(ctx->out, "%s\n", strstr(name, "@") != NULL ? name : full);
+	}
+out:
+	if (empty != NULL)
+		fclose(empty);
+	client_resp_free(&resp);
+	buf_free(&path);
+	flags_result_free(&res);
 	return rv != 0 ? cli_fail(ctx, &err) : CLI_EXIT_OK;
 }
 
@@ -396,6 +529,13 @@ static const struct cli_cmd cmd_load = {
     .run = run_load,
 };
 
+static const struct cli_cmd cmd_pull = {
+    .name = "pull",
+    .use = "[OPTIONS] NAME[:TAG|@DIGEST]",
+    .short_help = "Download an image from a registry",
+    .run = run_pull,
+};
+
 static const struct cli_cmd cmd_ls = {
     .name = "ls",
     .alias = "list",
@@ -412,7 +552,7 @@ static const struct cli_cmd cmd_rm = {
     .run = run_rm,
 };
 
-static const struct cli_cmd *const image_cmds[] = {&cmd_load, &cmd_ls, &cmd_rm};
+static const struct cli_cmd *const image_cmds[] = {&cmd_load, &cmd_ls, &cmd_pull, &cmd_rm};
 
 const struct cli_cmd cli_cmd_image = {
     .name = "image",

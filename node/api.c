@@ -21,6 +21,8 @@
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "net/identity.h"
+#include "node/api_containers.h"
+#include "node/api_ctr_logs.h"
 #include "node/api_images.h"
 #include "node/api_json.h"
 #include "node/command.h"
@@ -740,6 +742,12 @@ static void h_images_load(struct call *c)
 	call_free(c);
 }
 
+static void h_images_create(struct call *c)
+{
+	api_images_pull(c->api->ctx.images, c->req, c->res);
+	call_free(c);
+}
+
 static void h_images_list(struct call *c)
 {
 	api_images_list(c->api->ctx.images, c->req, c->res);
@@ -751,6 +759,38 @@ static void h_image_delete(struct call *c)
 	api_images_delete(c->api->ctx.images, c->param, c->req, c->res);
 	call_free(c);
 }
+
+/* --- containers (local to the node) ----------------------------------------- */
+
+/* Each finishes the response now or from the runtime's callback: the call
+ * itself is not needed after that, so it is freed at once. */
+static void h_ctr_create(struct call *c)
+{
+	api_containers_create(c->api->ctx.containers, c->body, c->req, c->res);
+	call_free(c);
+}
+
+static void h_ctr_list(struct call *c)
+{
+	api_containers_list(c->api->ctx.containers, c->req, c->res);
+	call_free(c);
+}
+
+#define CTR_HANDLER(name, fn)                                         \
+	static void name(struct call *c)                              \
+	{                                                             \
+		fn(c->api->ctx.containers, c->param, c->req, c->res); \
+		call_free(c);                                         \
+	}
+CTR_HANDLER(h_ctr_inspect, api_containers_inspect)
+CTR_HANDLER(h_ctr_start, api_containers_start)
+CTR_HANDLER(h_ctr_stop, api_containers_stop)
+CTR_HANDLER(h_ctr_restart, api_containers_restart)
+CTR_HANDLER(h_ctr_kill, api_containers_kill)
+CTR_HANDLER(h_ctr_wait, api_containers_wait)
+CTR_HANDLER(h_ctr_remove, api_containers_remove)
+CTR_HANDLER(h_ctr_logs, api_containers_logs)
+#undef CTR_HANDLER
 
 /* --- routing ---------------------------------------------------------------- */
 
@@ -768,8 +808,19 @@ static const struct route routes[] = {
     {"GET", "/nodes/*", h_node_inspect, false, true},
     {"POST", "/nodes/*/update", h_node_update, true, true},
     {"POST", "/images/load", h_images_load, false, false},
+    {"POST", "/images/create", h_images_create, false, false},
     {"GET", "/images/json", h_images_list, false, false},
     {"DELETE", "/images/**", h_image_delete, false, false},
+    {"POST", "/containers/create", h_ctr_create, true, false},
+    {"GET", "/containers/json", h_ctr_list, false, false},
+    {"GET", "/containers/*/json", h_ctr_inspect, false, false},
+    {"POST", "/containers/*/start", h_ctr_start, false, false},
+    {"POST", "/containers/*/stop", h_ctr_stop, false, false},
+    {"POST", "/containers/*/restart", h_ctr_restart, false, false},
+    {"POST", "/containers/*/kill", h_ctr_kill, false, false},
+    {"POST", "/containers/*/wait", h_ctr_wait, false, false},
+    {"GET", "/containers/*/logs", h_ctr_logs, false, false},
+    {"DELETE", "/containers/*", h_ctr_remove, false, false},
 };
 
 static void run_synced(void *arg)

@@ -1,5 +1,5 @@
-/* The image endpoints of the Docker Engine API: load, list and remove over the
- * daemon's image store.
+/* The image endpoints of the Docker Engine API: load, pull, list and remove
+ * over the daemon's image store.
  *
  * A load: the body, complete (the daemon has the HTTP core stream it to a
  * temp file, http_request.body_fd; a body held in memory is copied to a
@@ -11,6 +11,8 @@
 #include "node/api_images.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,6 +23,7 @@
 #include "lib/log.h"
 #include "node/api.h"
 #include "runtime/image_load.h"
+#include "runtime/image_pull.h"
 
 static void reply_error(struct http_request *req, struct http_response *res, int code,
 			const char *message)
@@ -343,4 +346,236 @@ void api_images_delete(struct image_store *s, const char *name, struct http_requ
 	}
 	image_remove_report_free(&rep);
 	reply_json(req, res, list);
+}
+
+/* --- pull ------------------------------------------------------------------- */
+
+static struct {
+	uv_loop_t *loop;
+	char certs_dir[PATH_MAX];
+	const char *const *insecure;
+	size_t n_insecure;
+} pull_cfg;
+
+#define PULL_WATCH_MS	   250 /* how often a pull checks that its client is still there */
+#define PULL_MAX_FROMIMAGE 1024
+
+/* One pull in flight. The loop thread: parse the query, image_pull_new()
+ * (a bad reference -> 400), queue the work. The pool thread: image_pull_fetch(),
+ * its progress appended as JSON lines to @queued under @lock, then a
+ * uv_async_send(). The loop thread again: @async streams what is queued (the
+ * 200 starts with the first line); @watch cancels the pull once the client
+ * is gone; after_work registers the image (image_pull_finish()) and ends the
+ * response with the result or the error; the two handles close and the last
+ * close frees the request. */
+struct pull_req {
+	uv_work_t work;
+	uv_async_t async;
+	uv_timer_t watch;
+	uv_mutex_t lock;
+	struct buf queued; /* under lock */
+	struct image_pull *pull;
+	struct http_request *req;
+	struct http_response *res;
+	bool started; /* the chunked 200 is out */
+	int rv;
+	struct shoal_err err;
+	unsigned handles; /* open handles; the last close frees */
+};
+
+/* Docker's JSONMessage for @p. Called on both threads. */
+static void pull_progress(void *arg, const struct image_pull_progress *p)
+{
+	struct pull_req *r = arg;
+	json_t *j = json_pack("{s:s}", "status", p->status);
+	char *text;
+
+	if (j != NULL && p->id != NULL)
+		json_object_set_new(j, "id", json_string(p->id));
+	if (j != NULL && p->has_detail)
+		json_object_set_new(j, "progressDetail",
+				    json_pack("{s:I, s:I}", "current", (json_int_t)p->current,
+					      "total", (json_int_t)p->total));
+	text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (text == NULL)
+		return; /* out of memory: a progress line is dropped, not the pull */
+	uv_mutex_lock(&r->lock);
+	if (buf_appendf(&r->queued, "%s\n", text) != 0)
+		log_warn("api", "pull: a progress message dropped: out of memory");
+	uv_mutex_unlock(&r->lock);
+	free(text);
+	uv_async_send(&r->async);
+}
+
+static void pull_flush(struct pull_req *r)
+{
+	struct buf out;
+
+	uv_mutex_lock(&r->lock);
+	out = r->queued;
+	buf_init(&r->queued);
+	uv_mutex_unlock(&r->lock);
+	if (out.len > 0) {
+		if (!r->started) {
+			r->started = true;
+			http_stream_start(r->res, 200, "application/json");
+		}
+		http_stream_write(r->res, out.data, out.len);
+	}
+	buf_free(&out);
+}
+
+static void pull_on_async(uv_async_t *h)
+{
+	struct pull_req *r = h->data;
+
+	if (r->res == NULL)
+		return; /* finished: the handle is closing */
+	pull_flush(r);
+}
+
+static void pull_on_watch(uv_timer_t *h)
+{
+	struct pull_req *r = h->data;
+
+	if (r->res != NULL && r->pull != NULL && http_response_gone(r->res))
+		image_pull_cancel(r->pull);
+}
+
+static void pull_closed(uv_handle_t *h)
+{
+	struct pull_req *r = h->data;
+
+	if (--r->handles > 0)
+		return;
+	uv_mutex_destroy(&r->lock);
+	buf_free(&r->queued);
+	free(r);
+}
+
+static void pull_work(uv_work_t *w)
+{
+	struct pull_req *r = w->data;
+
+	r->rv = image_pull_fetch(r->pull, &r->err);
+}
+
+static void pull_after_work(uv_work_t *w, int status)
+{
+	struct pull_req *r = w->data;
+	int rv = r->rv;
+
+	if (status == UV_ECANCELED && rv == 0)
+		rv = shoal_errf(&r->err, SHOAL_ESHUTDOWN, "the pull was cancelled");
+	rv = image_pull_finish(r->pull, rv, &r->err);
+	pull_flush(r);
+	if (rv != 0) {
+		log_info("api", "pull failed: %s", r->err.msg);
+		if (!r->started) {
+			reply_error(r->req, r->res, rv, r->err.msg);
+		} else {
+			json_t *j = json_pack("{s:{s:s}, s:s}", "errorDetail", "message",
+					      r->err.msg, "error", r->err.msg);
+			char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+			struct buf line;
+			buf_init(&line);
+			if (text != NULL && buf_appendf(&line, "%s\n", text) == 0)
+				http_stream_write(r->res, line.data, line.len);
+			buf_free(&line);
+			free(text);
+			json_decref(j);
+			http_stream_end(r->res);
+		}
+	} else {
+		log_info("api", "pulled %s", image_pull_name(r->pull));
+		if (!r->started)
+			http_stream_start(r->res, 200, "application/json");
+		http_stream_end(r->res);
+	}
+	r->res = NULL;
+	r->req = NULL;
+	image_pull_free(r->pull);
+	r->pull = NULL;
+	uv_close((uv_handle_t *)&r->async, pull_closed);
+	uv_close((uv_handle_t *)&r->watch, pull_closed);
+}
+
+void api_images_pull_setup(uv_loop_t *loop, const char *state_dir, const char *const *insecure,
+			   size_t n_insecure)
+{
+	pull_cfg.loop = loop;
+	snprintf(pull_cfg.certs_dir, sizeof(pull_cfg.certs_dir), "%s/certs.d", state_dir);
+	pull_cfg.insecure = insecure;
+	pull_cfg.n_insecure = n_insecure;
+}
+
+void api_images_pull(struct image_store *s, struct http_request *req, struct http_response *res)
+{
+	char from[PULL_MAX_FROMIMAGE], tag[256], ref[PULL_MAX_FROMIMAGE + 260];
+	struct image_pull_opts opts;
+	struct pull_req *r;
+	struct shoal_err err;
+	int rv;
+
+	if (pull_cfg.loop == NULL) {
+		reply_error(req, res, SHOAL_ESTATE, "pulling images is not set up in this daemon");
+		return;
+	}
+	if (http_query_get(req, "fromSrc", from, sizeof(from)) && from[0] != '\0') {
+		reply_error(req, res, SHOAL_EINVAL,
+			    "importing images (fromSrc) is not supported by shoal: use docker "
+			    "load or pull from a registry");
+		return;
+	}
+	if (!http_query_get(req, "fromImage", from, sizeof(from)) || from[0] == '\0') {
+		reply_error(req, res, SHOAL_EINVAL,
+			    "the fromImage parameter is missing or longer than 1023 bytes");
+		return;
+	}
+	if (!http_query_get(req, "tag", tag, sizeof(tag)))
+		tag[0] = '\0';
+	if (tag[0] == '\0')
+		snprintf(ref, sizeof(ref), "%s", from);
+	else
+		snprintf(ref, sizeof(ref), "%s%s%s", from, strncmp(tag, "sha256:", 7) == 0 ? "@" : ":",
+			 tag);
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		reply_error(req, res, SHOAL_ENOMEM, "out of memory");
+		return;
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.insecure = pull_cfg.insecure;
+	opts.n_insecure = pull_cfg.n_insecure;
+	opts.certs_dir = pull_cfg.certs_dir;
+	rv = image_pull_new(s, ref, &opts, pull_progress, r, &r->pull, &err);
+	if (rv != 0) {
+		free(r);
+		reply_error(req, res, rv, err.msg);
+		return;
+	}
+	r->req = req;
+	r->res = res;
+	buf_init(&r->queued);
+	if (uv_mutex_init(&r->lock) != 0) {
+		image_pull_free(r->pull);
+		free(r);
+		reply_error(req, res, SHOAL_ENOMEM, "cannot create a mutex");
+		return;
+	}
+	/* Neither init fails on a valid loop. */
+	uv_async_init(pull_cfg.loop, &r->async, pull_on_async);
+	uv_timer_init(pull_cfg.loop, &r->watch);
+	r->async.data = r;
+	r->watch.data = r;
+	r->work.data = r;
+	r->handles = 2;
+	uv_timer_start(&r->watch, pull_on_watch, PULL_WATCH_MS, PULL_WATCH_MS);
+	log_info("api", "pulling %s", ref);
+	rv = uv_queue_work(pull_cfg.loop, &r->work, pull_work, pull_after_work);
+	if (rv != 0) {
+		r->rv = shoal_errf(&r->err, SHOAL_EIO, "cannot queue the pull: %s", uv_strerror(rv));
+		pull_after_work(&r->work, 0);
+	}
 }

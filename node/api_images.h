@@ -5,6 +5,7 @@
 #define SHOAL_NODE_API_IMAGES_H
 
 #include <jansson.h>
+#include <uv.h>
 
 #include "node/http.h"
 #include "runtime/image_store.h"
@@ -28,6 +29,23 @@ void api_images_list(struct image_store *s, struct http_request *req, struct htt
  * names and no force. noprune is accepted: there are no parent images. */
 void api_images_delete(struct image_store *s, const char *name, struct http_request *req,
 		       struct http_response *res);
+
+/* Pulls: the daemon's loop, where registries are, and STATE_DIR (whose
+ * certs.d/<host:port>/ca.crt are trusted for that registry). @insecure lists
+ * registries ("host:port") reached over plain HTTP. Everything must outlive
+ * every pull. Call once, before serving. */
+void api_images_pull_setup(uv_loop_t *loop, const char *state_dir, const char *const *insecure,
+			   size_t n_insecure);
+
+/* POST /images/create?fromImage=NAME&tag=TAG (Docker's pull; fromSrc imports
+ * are refused). The network work runs on libuv's thread pool; its progress
+ * comes back through a uv_async and streams as Docker's JSON messages in a
+ * chunked 200 that starts with the first message. An error before any
+ * message gets a plain error status (404 for an unknown tag); after, an
+ * in-stream {"errorDetail":{"message":M},"error":M}. A client that goes away
+ * (or a daemon shutting down, which closes every connection) cancels the
+ * pull. Registration runs on the loop's thread, all or nothing. */
+void api_images_pull(struct image_store *s, struct http_request *req, struct http_response *res);
 
 /* Docker's ImageSummary of @img (API v1.41: an image without a name lists
  * "<none>:<none>" and "<none>@<none>"). Returns a new reference, or NULL when

@@ -17,12 +17,16 @@
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "node/api.h"
+#include "node/api_images.h"
 #include "node/http_server.h"
 #include "node/swarm.h"
+#include "runtime/container.h"
 #include "runtime/image_store.h"
+#include "runtime/netw.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/shoal"
 #define DEFAULT_SOCKET	  "/run/shoal/shoal.sock"
+#define DAEMON_MAX_INSECURE 64
 
 struct daemon_opts {
 	const char *state_dir;
@@ -36,6 +40,10 @@ struct daemon_opts {
 	unsigned election_ms;
 	unsigned heartbeat_ms;
 	unsigned snapshot_interval;
+	const char *insecure[DAEMON_MAX_INSECURE]; /* --insecure-registry */
+	const char *bridge; /* -b/--bridge: NETW_DEFAULT_BRIDGE, or "none" */
+	const char *bip;    /* --bip: gateway/prefix of the bridge */
+	size_t n_insecure;
 };
 
 struct daemon {
@@ -47,6 +55,7 @@ struct daemon {
 	int lock_fd;
 	struct swarm *swarm;
 	struct image_store *images; /* STATE_DIR/images */
+	struct containers *containers; /* STATE_DIR/containers */
 	struct http_server *http;
 	struct api *api;
 	bool stopping;
@@ -67,6 +76,8 @@ static void usage(FILE *out)
 		"      --advertise-addr HOST[:PORT]\n"
 		"                              Default address advertised to other nodes\n"
 		"      --runtime runc|process  Container runtime (default runc)\n"
+		"  -b, --bridge NAME           Bridge for containers, or none (default %s)\n"
+		"      --bip CIDR              The bridge's address and prefix (default %s)\n"
 		"      --hostname NAME         Hostname reported for this node (default: the "
 		"system's)\n"
 		"      --log-level LEVEL       debug, info, warn, error, fatal (default info)\n"
@@ -74,8 +85,11 @@ static void usage(FILE *out)
 		"      --raft-election-timeout MS, --raft-heartbeat-timeout MS\n"
 		"                              Raft timers (default 500 and 50)\n"
 		"      --raft-snapshot-interval N\n"
-		"                              Raft entries between snapshots (default 10000)\n",
-		DEFAULT_STATE_DIR, DEFAULT_SOCKET);
+		"                              Raft entries between snapshots (default 10000)\n"
+		"      --insecure-registry HOST:PORT\n"
+		"                              Pull from this registry over plain HTTP "
+		"(repeatable)\n",
+		DEFAULT_STATE_DIR, DEFAULT_SOCKET, NETW_DEFAULT_BRIDGE, NETW_DEFAULT_BIP);
 }
 
 static int parse_ms(const char *flag, const char *s, unsigned *out)
@@ -119,7 +133,9 @@ static int parse_flags(int argc, char **argv, struct daemon_opts *o)
 		OPT_LOG_FORMAT,
 		OPT_ELECTION,
 		OPT_HEARTBEAT,
-		OPT_SNAPSHOT
+		OPT_SNAPSHOT,
+		OPT_INSECURE,
+		OPT_BIP
 	};
 	static const struct option longopts[] = {
 	    {"state-dir", required_argument, NULL, OPT_STATE},
@@ -133,6 +149,9 @@ static int parse_flags(int argc, char **argv, struct daemon_opts *o)
 	    {"raft-election-timeout", required_argument, NULL, OPT_ELECTION},
 	    {"raft-heartbeat-timeout", required_argument, NULL, OPT_HEARTBEAT},
 	    {"raft-snapshot-interval", required_argument, NULL, OPT_SNAPSHOT},
+	    {"insecure-registry", required_argument, NULL, OPT_INSECURE},
+	    {"bridge", required_argument, NULL, 'b'},
+	    {"bip", required_argument, NULL, OPT_BIP},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -141,10 +160,12 @@ static int parse_flags(int argc, char **argv, struct daemon_opts *o)
 	o->state_dir = DEFAULT_STATE_DIR;
 	o->socket_path = DEFAULT_SOCKET;
 	o->runtime = "runc";
+	o->bridge = NETW_DEFAULT_BRIDGE;
+	o->bip = NETW_DEFAULT_BIP;
 	o->log_level = LOG_INFO;
 	o->log_format = LOG_FORMAT_TEXT;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "H:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "H:b:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_STATE:
 			o->state_dir = optarg;
@@ -205,6 +226,23 @@ static int parse_flags(int argc, char **argv, struct daemon_opts *o)
 					&o->snapshot_interval) != 0)
 				return 1;
 			break;
+		case OPT_INSECURE:
+			if (optarg[0] == '\0' || strchr(optarg, '/') != NULL ||
+			    o->n_insecure == DAEMON_MAX_INSECURE) {
+				fprintf(stderr,
+					"shoal daemon: invalid --insecure-registry \"%s\": want "
+					"HOST[:PORT], at most %d of them\n",
+					optarg, DAEMON_MAX_INSECURE);
+				return 1;
+			}
+			o->insecure[o->n_insecure++] = optarg;
+			break;
+		case 'b':
+			o->bridge = optarg;
+			break;
+		case OPT_BIP:
+			o->bip = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 2;
@@ -228,11 +266,11 @@ static void handle_closed(uv_handle_t *h)
 	(void)h;
 }
 
-static void swarm_closed(void *arg)
+static void containers_closed(void *arg)
 {
 	struct daemon *d = arg;
 
-	d->swarm = NULL;
+	d->containers = NULL;
 	api_free(d->api);
 	d->api = NULL;
 	image_store_close(d->images);
@@ -240,6 +278,15 @@ static void swarm_closed(void *arg)
 	uv_close((uv_handle_t *)&d->sigterm, handle_closed);
 	uv_close((uv_handle_t *)&d->sigint, handle_closed);
 	log_info("daemon", "stopped");
+}
+
+/* Containers keep running: the next daemon re-adopts them. */
+static void swarm_closed(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->swarm = NULL;
+	ctr_close(d->containers, containers_closed, d);
 }
 
 static void http_closed(void *arg)
@@ -271,6 +318,40 @@ static void on_signal(uv_signal_t *h, int signum)
 
 	log_info("daemon", "received signal %d", signum);
 	stop(d);
+}
+
+/* The containers, re-adopting those that kept running while the daemon was
+ * away. The container bridge (runc only, unless --bridge none) is set up when
+ * the first container needs it. */
+static int open_containers(struct daemon *d, struct shoal_err *err)
+{
+	char path[4096];
+	struct netw_config ncfg;
+	struct ctr_config ccfg;
+	bool runc = strcmp(d->opts.runtime, "runc") == 0;
+	int rv;
+
+	char net_dir[4096];
+
+	snprintf(net_dir, sizeof(net_dir), "%s/network", d->opts.state_dir);
+	memset(&ncfg, 0, sizeof(ncfg));
+	ncfg.state_dir = net_dir;
+	ncfg.bridge = d->opts.bridge;
+	ncfg.bip = d->opts.bip;
+	snprintf(path, sizeof(path), "%s/containers", d->opts.state_dir);
+	rv = fs_mkdir_p(path, 0700, err);
+	if (rv != 0)
+		return rv;
+	memset(&ccfg, 0, sizeof(ccfg));
+	ccfg.loop = &d->loop;
+	ccfg.root = path;
+	ccfg.driver = runc ? CTR_DRIVER_RUNC : CTR_DRIVER_PROCESS;
+	ccfg.images = d->images;
+	ccfg.net = runc && strcmp(d->opts.bridge, "none") != 0 ? &ncfg : NULL;
+	rv = ctr_open(&ccfg, &d->containers, err);
+	if (rv != 0)
+		shoal_err_wrap(err, "open the containers in %s", path);
+	return rv;
 }
 
 static int start(struct daemon *d, struct shoal_err *err)
@@ -335,13 +416,19 @@ static int start(struct daemon *d, struct shoal_err *err)
 		return rv;
 	}
 
+	rv = open_containers(d, err);
+	if (rv != 0)
+		return rv;
+
 	memset(&actx, 0, sizeof actx);
 	actx.swarm = d->swarm;
 	actx.images = d->images;
+	actx.containers = d->containers;
 	actx.hostname = d->hostname;
 	actx.state_dir = d->opts.state_dir;
 	actx.runtime = d->opts.runtime;
 	actx.started_ns = clock_now_ns();
+	api_images_pull_setup(&d->loop, d->opts.state_dir, d->opts.insecure, d->opts.n_insecure);
 	rv = api_new(&d->api, &actx, err);
 	if (rv != 0)
 		return rv;

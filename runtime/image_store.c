@@ -30,6 +30,8 @@ struct image_store {
 	char index[DIR_MAX];   /* ROOT/index.json */
 	struct image **images; /* sorted by id */
 	size_t n_images;
+	unsigned pins; /* pulls writing blobs from other threads: gc keeps tmp/ and blobs/ */
+	bool closing;  /* closed while pinned: freed by the last unpin */
 };
 
 /* ---- names ---- */
@@ -769,8 +771,32 @@ void image_store_close(struct image_store *s)
 {
 	if (s == NULL)
 		return;
+	if (s->pins > 0) {
+		s->closing = true;
+		return;
+	}
 	images_clear(s);
 	free(s);
+}
+
+void image_store_pin(struct image_store *s)
+{
+	PRE(!s->closing);
+	s->pins++;
+}
+
+void image_store_unpin(struct image_store *s)
+{
+	PRE(s->pins > 0);
+	if (--s->pins == 0 && s->closing) {
+		s->closing = false;
+		image_store_close(s);
+	}
+}
+
+bool image_store_closing(const struct image_store *s)
+{
+	return s->closing;
 }
 
 /* ---- lookup ---- */
@@ -1071,8 +1097,10 @@ int image_store_gc(struct image_store *s, struct image_gc_stats *stats, struct s
 	}
 	qsort(blobs, nb, sizeof(*blobs), cmp_hex);
 	qsort(layers, nl, sizeof(*layers), cmp_hex);
-	rv = sweep(s->tmp, NULL, 0, &st.tmp_removed, err);
-	if (rv == 0)
+	/* A pull's thread may be writing to tmp/ and renaming into blobs/: with a
+	 * pin held, only layers (made on the caller's thread) are swept. */
+	rv = s->pins > 0 ? 0 : sweep(s->tmp, NULL, 0, &st.tmp_removed, err);
+	if (rv == 0 && s->pins == 0)
 		rv = sweep(s->blobs, blobs, nb, &st.blobs_removed, err);
 	if (rv == 0)
 		rv = sweep(s->layers, layers, nl, &st.layers_removed, err);

@@ -30,8 +30,9 @@
  * (Docker's image ID).
  *
  * One process owns ROOT (the daemon holds the state-dir lock) and calls on one
- * store must be serialised. Garbage collection removes every blob and layer no
- * image references: do not run it while a load is in progress. */
+ * store must be serialised, except for pulls (image_store_pin()). Garbage
+ * collection removes every blob and layer no image references: do not run it
+ * while a load is in progress. */
 
 #define IMAGE_REF_MAX	    512u /* bytes of a normalised "repo:tag" with its NUL */
 #define IMAGE_MAX_IMAGES    10000u
@@ -59,8 +60,21 @@ struct image {
  * interrupted load. On success *@out owns the store: close it with
  * image_store_close(). SHOAL_EIO, or SHOAL_EPROTO if the store is corrupt. */
 int image_store_open(const char *root, struct image_store **out, struct shoal_err *err);
-/* Free @s; accepts NULL. Nothing on disk changes. */
+/* Free @s; accepts NULL. Nothing on disk changes. While pinned (below) the
+ * store is only marked closing, and the last image_store_unpin() frees it. */
 void image_store_close(struct image_store *s);
+
+/* Pulls in flight. A pull's worker thread may call image_store_blob_begin,
+ * _write, _commit, _abort, _stat and _path (they only read the root's paths,
+ * create files in tmp/ and rename them into blobs/) while the owner's thread
+ * keeps using the store, provided the owner pinned it first: while pinned, gc
+ * (and so remove) leaves tmp/ and blobs/ alone (unreferenced blobs wait for a
+ * later gc) and close is deferred to the last unpin. Pin and unpin on the
+ * owner's thread, which also does everything else. */
+void image_store_pin(struct image_store *s);
+void image_store_unpin(struct image_store *s);
+/* True once image_store_close() was called on a pinned store: register nothing more. */
+bool image_store_closing(const struct image_store *s);
 
 const char *image_store_root(const struct image_store *s);
 

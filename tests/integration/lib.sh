@@ -159,3 +159,69 @@ daemon_kill9() {
 done_testing() {
 	[ "$_failed" -eq 0 ]
 }
+
+# --- containers (t_containers.sh, t_ctr_net.sh) ---------------------------------
+
+# The demo image archive, built next to the shoal binary by `make demo-image`.
+DEMO_IMAGE=${SHOAL_DEMO_IMAGE:-$(dirname "$SHOAL_BIN")/shoal-demo.tar}
+
+# call NAME METHOD PATH [CURL ARGS...]: like api, but sets BODY and CODE.
+call() {
+	local out
+	out=$(api "$@")
+	CODE=${out##*HTTP }
+	BODY=${out%HTTP *}
+	BODY=${BODY%$'\n'}
+}
+
+# jpy EXPR: print the Python expression EXPR over the JSON document on stdin
+# (bound to j): strings and numbers as they are, anything else as JSON.
+jpy() {
+	python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+r = eval(sys.argv[1])
+print(r if isinstance(r, (str, int)) and not isinstance(r, bool) else json.dumps(r))' "$1"
+}
+
+# ctr_track PID: remember a container process, so ctr_cleanup kills it if it
+# is still that process (same start time) when the test ends.
+ctr_track() {
+	local st
+	st=$(awk '{print $22}' "/proc/$1/stat" 2>/dev/null) || return 0
+	echo "$1 $st" >>"$T/ctr-pids"
+}
+
+# ctr_cleanup: a cleanup hook for tests that run containers. Kills every
+# daemon first (so none reacts), then removes what containers left: runc
+# state (runc delete -f), tracked processes, mounts under $T, and the
+# cgroups shoal/<id> of the containers under the daemons' state dirs.
+ctr_cleanup() {
+	local name pid st r id m start
+	for name in "${_daemons[@]}"; do
+		pid=$(cat "$T/$name/pid" 2>/dev/null) && kill -9 "$pid" 2>/dev/null
+	done
+	for st in "$T"/*/state; do
+		for r in "$st/containers/.runc" "$st/runc"; do
+			[ -d "$r" ] || continue
+			for id in $(runc --root "$r" list -q 2>/dev/null); do
+				runc --root "$r" delete -f "$id" >/dev/null 2>&1
+			done
+		done
+	done
+	if [ -f "$T/ctr-pids" ]; then
+		while read -r pid start; do
+			[ "$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null)" = "$start" ] &&
+				kill -9 "$pid" 2>/dev/null
+		done <"$T/ctr-pids"
+	fi
+	grep -F " $T/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do
+		umount -l "$m" 2>/dev/null
+	done
+	for st in "$T"/*/state; do
+		for id in $(ls "$st/containers" 2>/dev/null) $(cat "$T/ctr-ids" 2>/dev/null); do
+			rmdir /sys/fs/cgroup/*/shoal/"$id" 2>/dev/null
+		done
+	done
+	return 0
+}
