@@ -170,10 +170,10 @@ static int run_pull(struct cli_ctx *ctx, int argc, char **argv)
 	bool quiet = false, all = false;
 	const char *platform = NULL;
 	const struct flag_spec specs[] = {
-	    {"all-tags", 'a', FLAG_BOOL, NULL, "Download all tagged images in the repository",
-	     NULL, &all},
-	    {"platform", 0, FLAG_STRING, "string", "Set platform if server is multi-platform capable",
-	     NULL, &platform},
+	    {"all-tags", 'a', FLAG_BOOL, NULL, "Download all tagged images in the repository", NULL,
+	     &all},
+	    {"platform", 0, FLAG_STRING, "string",
+	     "Set platform if server is multi-platform capable", NULL, &platform},
 	    {"quiet", 'q', FLAG_BOOL, NULL, "Suppress verbose output", NULL, &quiet},
 	};
 	struct client_resp resp = {0};
@@ -295,7 +295,8 @@ static int fill_row(json_t *img, const char *ref, bool no_trunc, int64_t now_ns,
 	else
 		snprintf(r->id, sizeof(r->id), "%.12s",
 			 strncmp(id, "sha256:", 7) == 0 ? id + 7 : id);
-	human_duration(now_ns - (int64_t)created * 1000000000, r->since, sizeof(r->since) - 4);
+	clock_human_duration(now_ns - (int64_t)created * 1000000000, r->since,
+			     sizeof(r->since) - 4);
 	strcat(r->since, " ago");
 	human_size((double)json_integer_value(json_object_get(img, "Size")), 3, r->size,
 		   sizeof(r->size));

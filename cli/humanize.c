@@ -7,38 +7,6 @@
 
 #include "lib/err.h"
 
-void human_duration(int64_t ns, char *out, size_t len)
-{
-	int64_t seconds = ns / 1000000000;
-	int64_t minutes = ns / (60 * (int64_t)1000000000);
-	/* Go: int(d.Hours() + 0.5) */
-	int64_t hours = (int64_t)((double)ns / 3.6e12 + 0.5);
-
-	if (seconds < 1)
-		snprintf(out, len, "Less than a second");
-	else if (seconds == 1)
-		snprintf(out, len, "1 second");
-	else if (seconds < 60)
-		snprintf(out, len, "%lld seconds", (long long)seconds);
-	else if (minutes == 1)
-		snprintf(out, len, "About a minute");
-	else if (minutes < 60)
-		snprintf(out, len, "%lld minutes", (long long)minutes);
-	else if (hours == 1)
-		snprintf(out, len, "About an hour");
-	else if (hours < 48)
-		snprintf(out, len, "%lld hours", (long long)hours);
-	else if (hours < 24 * 7 * 2)
-		snprintf(out, len, "%lld days", (long long)(hours / 24));
-	else if (hours < 24 * 30 * 2)
-		snprintf(out, len, "%lld weeks", (long long)(hours / 24 / 7));
-	else if (hours < 24 * 365 * 2)
-		snprintf(out, len, "%lld months", (long long)(hours / 24 / 30));
-	else
-		snprintf(out, len, "%lld years",
-			 (long long)(ns / (int64_t)3600000000000 / 24 / 365));
-}
-
 void human_bytes(double bytes, char *out, size_t len)
 {
 	static const char *const units[] = {"B",   "KiB", "MiB", "GiB", "TiB",

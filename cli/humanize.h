@@ -9,10 +9,7 @@
 #include <stdint.h>
 
 #include "lib/buf.h"
-
-/* units.HumanDuration: "Less than a second", "5 seconds", "About a minute",
- * "3 months", ... for @ns nanoseconds. */
-void human_duration(int64_t ns, char *out, size_t len);
+#include "lib/clock.h" /* clock_human_duration() */
 
 /* units.BytesSize: binary units with four significant digits, "7.704GiB". */
 void human_bytes(double bytes, char *out, size_t len);

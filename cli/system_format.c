@@ -369,15 +369,16 @@ static int info_swarm(struct buf *b, json_t *sw)
 		if (rv == 0 && jsonfmt_get(spec, "Raft.KeepOldSnapshots") != NULL)
 			rv = buf_appendf(b, "   Number of Old Snapshots to Retain: %lld\n",
 					 jsonfmt_int(spec, "Raft.KeepOldSnapshots", 0));
-		human_duration(jsonfmt_int(spec, "Dispatcher.HeartbeatPeriod", 0), dur,
-			       sizeof(dur));
+		clock_human_duration(jsonfmt_int(spec, "Dispatcher.HeartbeatPeriod", 0), dur,
+				     sizeof(dur));
 		if (rv == 0)
 			rv = buf_appendf(b,
 					 "   Heartbeat Tick: %lld\n   Election Tick: %lld\n"
 					 "  Dispatcher:\n   Heartbeat Period: %s\n",
 					 jsonfmt_int(spec, "Raft.HeartbeatTick", 0),
 					 jsonfmt_int(spec, "Raft.ElectionTick", 0), dur);
-		human_duration(jsonfmt_int(spec, "CAConfig.NodeCertExpiry", 0), dur, sizeof(dur));
+		clock_human_duration(jsonfmt_int(spec, "CAConfig.NodeCertExpiry", 0), dur,
+				     sizeof(dur));
 		if (rv == 0)
 			rv = buf_appendf(b,
 					 "  CA Configuration:\n   Expiry Duration: %s\n"

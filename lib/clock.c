@@ -54,8 +54,9 @@ int clock_parse_rfc3339(const char *s, int64_t *ns)
 
 	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6)
 		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 0 ||
-	    h < 0 || mi < 0 || sec < 0)
+	/* Nanoseconds in an int64 cover the years 1678 to 2261 only. */
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1678 ||
+	    y > 2261 || h < 0 || mi < 0 || sec < 0)
 		return -1;
 	s += used;
 	if (*s == '.') {
@@ -78,4 +79,36 @@ int clock_parse_rfc3339(const char *s, int64_t *ns)
 	int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
 	*ns = ((days * 86400) + h * 3600 + mi * 60 + sec) * 1000000000 + frac;
 	return 0;
+}
+
+void clock_human_duration(int64_t ns, char *out, size_t len)
+{
+	int64_t seconds = ns / 1000000000;
+	int64_t minutes = ns / (60 * (int64_t)1000000000);
+	/* Go: int(d.Hours() + 0.5) */
+	int64_t hours = (int64_t)((double)ns / 3.6e12 + 0.5);
+
+	if (seconds < 1)
+		snprintf(out, len, "Less than a second");
+	else if (seconds == 1)
+		snprintf(out, len, "1 second");
+	else if (seconds < 60)
+		snprintf(out, len, "%lld seconds", (long long)seconds);
+	else if (minutes == 1)
+		snprintf(out, len, "About a minute");
+	else if (minutes < 60)
+		snprintf(out, len, "%lld minutes", (long long)minutes);
+	else if (hours == 1)
+		snprintf(out, len, "About an hour");
+	else if (hours < 48)
+		snprintf(out, len, "%lld hours", (long long)hours);
+	else if (hours < 24 * 7 * 2)
+		snprintf(out, len, "%lld days", (long long)(hours / 24));
+	else if (hours < 24 * 30 * 2)
+		snprintf(out, len, "%lld weeks", (long long)(hours / 24 / 7));
+	else if (hours < 24 * 365 * 2)
+		snprintf(out, len, "%lld months", (long long)(hours / 24 / 30));
+	else
+		snprintf(out, len, "%lld years",
+			 (long long)(ns / (int64_t)3600000000000 / 24 / 365));
 }

@@ -15,4 +15,8 @@ void clock_format_rfc3339(int64_t ns, char *out, size_t len);
 /* Parse that format (fraction optional, 'Z' only). Returns 0 or -1. */
 int clock_parse_rfc3339(const char *s, int64_t *ns);
 
+/* Docker's units.HumanDuration: "Less than a second", "5 seconds", "About a
+ * minute", "3 months", ... for @ns nanoseconds. */
+void clock_human_duration(int64_t ns, char *out, size_t len);
+
 #endif

@@ -1027,5 +1027,7 @@ int api_new(struct api **out, const struct api_context *ctx, struct shoal_err *e
 
 void api_free(struct api *api)
 {
+	if (api != NULL)
+		api_containers_close(api->ctx.containers);
 	free(api);
 }

@@ -23,7 +23,7 @@ struct command;
 /* What the API reads from the rest of the daemon. Pointers must outlive the api. */
 struct api_context {
 	struct swarm *swarm;
-	struct image_store *images; /* the daemon's, STATE_DIR/images */
+	struct image_store *images;    /* the daemon's, STATE_DIR/images */
 	struct containers *containers; /* the node's, STATE_DIR/containers */
 	const char *hostname;
 	const char *state_dir;

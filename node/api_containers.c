@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/humanize.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/fsutil.h"
@@ -252,7 +251,7 @@ void api_container_status_text(const struct container *c, int64_t now_ns, char *
 
 	switch (c->state) {
 	case CTR_RUNNING:
-		human_duration(now_ns - (int64_t)c->started_ns, d, sizeof(d));
+		clock_human_duration(now_ns - (int64_t)c->started_ns, d, sizeof(d));
 		if (c->has_health && c->health != HEALTH_NONE)
 			snprintf(out, len, "Up %s (%s%s)", d,
 				 c->health == HEALTH_STARTING ? "health: " : "",
@@ -276,7 +275,7 @@ void api_container_status_text(const struct container *c, int64_t now_ns, char *
 		} else if (c->finished_ns == 0) {
 			snprintf(out, len, "Exited (%d)", c->exit_code);
 		} else {
-			human_duration(now_ns - (int64_t)c->finished_ns, d, sizeof(d));
+			clock_human_duration(now_ns - (int64_t)c->finished_ns, d, sizeof(d));
 			snprintf(out, len, "Exited (%d) %s ago", c->exit_code, d);
 		}
 		return;
@@ -369,8 +368,9 @@ static int config_json(const struct container *c, json_t **config, json_t **host
 	json_object_del(body, "HostConfig");
 	snprintf(hostname, sizeof(hostname), "%.12s", c->id);
 	if (host == NULL || json_object_set_new(body, "Image", str_json(c->spec.image)) != 0 ||
-	    set_default(body, "Hostname",
-			json_string(c->spec.hostname != NULL ? c->spec.hostname : hostname)) != 0 ||
+	    /* Docker shows the short id when no hostname was asked for. */
+	    (c->spec.hostname == NULL &&
+	     json_object_set_new(body, "Hostname", json_string(hostname)) != 0) ||
 	    set_default(body, "Tty", json_false()) != 0 ||
 	    set_default(body, "OpenStdin", json_false()) != 0 ||
 	    set_default(body, "AttachStdout", json_false()) != 0 ||
@@ -844,7 +844,56 @@ struct op {
 	struct http_response *res;
 	int timeout_s; /* stop and restart */
 	char id[65];
+	struct op *next; /* in pending_next_exit */
 };
+
+/* Waits for the next exit of containers that are not running: each becomes
+ * a ctr_wait once the API has started its container (start, restart), and
+ * is answered with an error if the container is removed first or the api
+ * closes. (The docker CLI's `run` asks for one before it starts the
+ * container.) The daemon has one loop, so one list serves it. */
+static struct op *pending_next_exit;
+
+static void wait_done(void *arg, int status, const char *err);
+
+/* Hand @id's pending next-exit waits to the runtime: it runs now. */
+static void arm_next_exit(struct containers *cs, const char *id)
+{
+	struct op **p = &pending_next_exit;
+
+	while (*p != NULL) {
+		struct op *w = *p;
+		if (w->cs != cs || strcmp(w->id, id) != 0) {
+			p = &w->next;
+			continue;
+		}
+		*p = w->next;
+		w->next = NULL;
+		ctr_wait(cs, w->id, wait_done, w);
+	}
+}
+
+/* Answer the pending next-exit waits on @cs (on @id only, unless NULL). */
+static void fail_next_exit(struct containers *cs, const char *id, int status, const char *msg)
+{
+	struct op **p = &pending_next_exit;
+
+	while (*p != NULL) {
+		struct op *w = *p;
+		if (w->cs != cs || (id != NULL && strcmp(w->id, id) != 0)) {
+			p = &w->next;
+			continue;
+		}
+		*p = w->next;
+		w->next = NULL;
+		wait_done(w, status, msg);
+	}
+}
+
+void api_containers_close(struct containers *cs)
+{
+	fail_next_exit(cs, NULL, SHOAL_ESHUTDOWN, "the daemon is shutting down");
+}
 
 static struct op *op_new(struct containers *cs, const struct container *c, struct http_request *req,
 			 struct http_response *res)
@@ -877,7 +926,11 @@ static void op_finish(struct op *op, int status, const char *err, bool estate_30
 
 static void start_done(void *arg, int status, const char *err)
 {
-	op_finish(arg, status, err, true);
+	struct op *op = arg;
+
+	if (status == 0)
+		arm_next_exit(op->cs, op->id);
+	op_finish(op, status, err, true);
 }
 
 void api_containers_start(struct containers *cs, const char *ref, struct http_request *req,
@@ -934,8 +987,14 @@ void api_containers_stop(struct containers *cs, const char *ref, struct http_req
 
 static void restart_started(void *arg, int status, const char *err)
 {
+	struct op *op = arg;
+
 	/* Started by someone else meanwhile: it runs, which is what was asked. */
-	op_finish(arg, status == SHOAL_ESTATE ? 0 : status, err, false);
+	if (status == SHOAL_ESTATE)
+		status = 0;
+	if (status == 0)
+		arm_next_exit(op->cs, op->id);
+	op_finish(op, status, err, false);
 }
 
 static void restart_stopped(void *arg, int status, const char *err)
@@ -964,8 +1023,10 @@ static void remove_done(void *arg, int status, const char *err)
 {
 	struct op *op = arg;
 
-	if (status == 0)
+	if (status == 0) {
 		log_info("api", "removed container %.12s", op->id);
+		fail_next_exit(op->cs, op->id, SHOAL_ENOTFOUND, "the container was removed");
+	}
 	op_finish(op, status, err, false);
 }
 
@@ -1024,20 +1085,15 @@ void api_containers_wait(struct containers *cs, const char *ref, struct http_req
 				    "invalid condition: shoal waits for not-running or next-exit");
 		return;
 	}
-	if (strcmp(cond, "next-exit") == 0 && c->state != CTR_RUNNING) {
-		char msg[SHOAL_ERR_LEN];
-		snprintf(msg, sizeof(msg),
-			 "container %.12s is not running: shoal waits for the next exit of a "
-			 "running container only; start it first, or wait with "
-			 "condition=not-running",
-			 c->id);
-		api_ctr_reply_error(req, res, 409, msg);
-		return;
-	}
 	op = op_new(cs, c, req, res);
 	if (op == NULL)
 		return;
 	/* Docker sends the headers at once, so a client knows the wait began. */
 	http_stream_start(res, 200, "application/json");
+	if (strcmp(cond, "next-exit") == 0 && c->state != CTR_RUNNING) {
+		op->next = pending_next_exit;
+		pending_next_exit = op;
+		return;
+	}
 	ctr_wait(cs, op->id, wait_done, op);
 }

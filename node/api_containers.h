@@ -43,11 +43,17 @@ void api_containers_kill(struct containers *cs, const char *ref, struct http_req
 
 /* POST /containers/{ref}/wait?condition=not-running|next-exit: a 200 whose
  * headers go out at once (as Docker's do) and whose body
- * {"Error":null,"StatusCode":N} follows when the container is not running.
- * next-exit of a container that is not running is refused (409): shoal can
- * only wait for the exit of a run in progress. */
+ * {"Error":null,"StatusCode":N} follows when the container is not running
+ * (not-running), or when the current run ends, or the next one if none is
+ * in progress (next-exit: the one the API starts next). A wait that cannot
+ * end so has StatusCode -1 and {"Error":{"Message":...}}: the container was
+ * removed, or the daemon is shutting down. */
 void api_containers_wait(struct containers *cs, const char *ref, struct http_request *req,
 			 struct http_response *res);
+
+/* Answer every wait still pending on @cs (next-exit of a container not
+ * started yet) as the daemon shuts down. Call before the api is freed. */
+void api_containers_close(struct containers *cs);
 
 /* DELETE /containers/{ref}?force=1: 204 once gone; 409 with Docker's message
  * for a running container without force. */

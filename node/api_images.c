@@ -538,8 +538,8 @@ void api_images_pull(struct image_store *s, struct http_request *req, struct htt
 	if (tag[0] == '\0')
 		snprintf(ref, sizeof(ref), "%s", from);
 	else
-		snprintf(ref, sizeof(ref), "%s%s%s", from, strncmp(tag, "sha256:", 7) == 0 ? "@" : ":",
-			 tag);
+		snprintf(ref, sizeof(ref), "%s%s%s", from,
+			 strncmp(tag, "sha256:", 7) == 0 ? "@" : ":", tag);
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
 		reply_error(req, res, SHOAL_ENOMEM, "out of memory");
@@ -575,7 +575,8 @@ void api_images_pull(struct image_store *s, struct http_request *req, struct htt
 	log_info("api", "pulling %s", ref);
 	rv = uv_queue_work(pull_cfg.loop, &r->work, pull_work, pull_after_work);
 	if (rv != 0) {
-		r->rv = shoal_errf(&r->err, SHOAL_EIO, "cannot queue the pull: %s", uv_strerror(rv));
+		r->rv =
+		    shoal_errf(&r->err, SHOAL_EIO, "cannot queue the pull: %s", uv_strerror(rv));
 		pull_after_work(&r->work, 0);
 	}
 }

@@ -26,7 +26,7 @@
 
 #define DEFAULT_STATE_DIR "/var/lib/shoal"
 #define DEFAULT_SOCKET	  "/run/shoal/shoal.sock"
-#define DAEMON_MAX_INSECURE 64
+#define MAX_INSECURE	  64
 
 struct daemon_opts {
 	const char *state_dir;
@@ -40,9 +40,10 @@ struct daemon_opts {
 	unsigned election_ms;
 	unsigned heartbeat_ms;
 	unsigned snapshot_interval;
-	const char *insecure[DAEMON_MAX_INSECURE]; /* --insecure-registry */
 	const char *bridge; /* -b/--bridge: NETW_DEFAULT_BRIDGE, or "none" */
 	const char *bip;    /* --bip: gateway/prefix of the bridge */
+
+	const char *insecure[MAX_INSECURE]; /* --insecure-registry */
 	size_t n_insecure;
 };
 
@@ -54,7 +55,7 @@ struct daemon {
 	char hostname[256];
 	int lock_fd;
 	struct swarm *swarm;
-	struct image_store *images; /* STATE_DIR/images */
+	struct image_store *images;    /* STATE_DIR/images */
 	struct containers *containers; /* STATE_DIR/containers */
 	struct http_server *http;
 	struct api *api;
@@ -228,11 +229,11 @@ static int parse_flags(int argc, char **argv, struct daemon_opts *o)
 			break;
 		case OPT_INSECURE:
 			if (optarg[0] == '\0' || strchr(optarg, '/') != NULL ||
-			    o->n_insecure == DAEMON_MAX_INSECURE) {
+			    o->n_insecure == MAX_INSECURE) {
 				fprintf(stderr,
 					"shoal daemon: invalid --insecure-registry \"%s\": want "
 					"HOST[:PORT], at most %d of them\n",
-					optarg, DAEMON_MAX_INSECURE);
+					optarg, MAX_INSECURE);
 				return 1;
 			}
 			o->insecure[o->n_insecure++] = optarg;

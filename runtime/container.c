@@ -543,8 +543,18 @@ void ctr_wait(struct containers *cs, const char *ref, ctr_cb cb, void *arg)
 
 /* ---- remove ---- */
 
+static const char *msg_running(const struct ctr *c, char *buf, size_t len)
+{
+	snprintf(buf, len,
+		 "You cannot remove a running container %s. Stop the container before "
+		 "attempting removal or force remove",
+		 c->pub.id);
+	return buf;
+}
+
 void ctr_remove(struct containers *cs, const char *ref, bool force, ctr_cb cb, void *arg)
 {
+	char buf[256];
 	struct shoal_err err;
 	struct ctr *c = lookup(cs, ref, &err);
 
@@ -558,12 +568,11 @@ void ctr_remove(struct containers *cs, const char *ref, bool force, ctr_cb cb, v
 		return;
 	}
 	if ((c->pub.state == CTR_RUNNING || c->busy) && !force) {
-		cb(arg, SHOAL_ECONFLICT,
-		   c->pub.state == CTR_RUNNING
-		       ? "You cannot remove a running container. Stop the container before "
-			 "attempting "
-			 "removal or force remove"
-		       : "container is starting: try again, or force remove");
+		if (c->pub.state == CTR_RUNNING)
+			cb(arg, SHOAL_ECONFLICT, msg_running(c, buf, sizeof(buf)));
+		else
+			cb(arg, SHOAL_ECONFLICT,
+			   "container is starting: try again, or force remove");
 		return;
 	}
 	if (waiter_add(&c->remove_waiters, cb, arg) != 0) {

@@ -59,7 +59,7 @@ struct container {
 	int pid; /* while running */
 	int exit_code;
 	bool oom_killed;
-	char error[SHOAL_ERR_LEN + 64]; /* State.Error */
+	char error[SHOAL_ERR_LEN + 64];		      /* State.Error */
 	uint64_t created_ns, started_ns, finished_ns; /* CLOCK_REALTIME */
 	int restart_count;
 	bool has_endpoint;
@@ -152,8 +152,8 @@ void ctr_remove(struct containers *cs, const char *id, bool force, ctr_cb cb, vo
 /* Follow @id's log: @cb is called each time entries are appended, until
  * ctr_log_unwatch() or the container is removed (then with @gone true; no
  * more calls after that). Returns a watch token > 0, or 0 when @id is unknown. */
-uint64_t ctr_log_watch(struct containers *cs, const char *id,
-		       void (*cb)(void *arg, bool gone), void *arg);
+uint64_t ctr_log_watch(struct containers *cs, const char *id, void (*cb)(void *arg, bool gone),
+		       void *arg);
 void ctr_log_unwatch(struct containers *cs, uint64_t token);
 
 #endif

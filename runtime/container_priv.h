@@ -48,7 +48,8 @@ struct ctr_driver_ops {
 	void (*cleanup)(struct ctr *c, void (*done)(struct ctr *c, int status, const char *msg));
 	/* Run a health probe inside @c (see struct health_exec_ops). */
 	void (*exec)(struct ctr *c, const char *const *argv, uint64_t timeout_ms,
-		     void (*done)(void *arg, int exit_code, const char *out, size_t len), void *arg);
+		     void (*done)(void *arg, int exit_code, const char *out, size_t len),
+		     void *arg);
 	void (*exec_cancel)(struct ctr *c);
 };
 
@@ -81,7 +82,7 @@ struct ctr {
 	bool stopping;
 	bool removing;
 	bool closing_handles;
-	int open_handles; /* handles whose close callback has not run */
+	int open_handles;		  /* handles whose close callback has not run */
 	void (*on_closed)(struct ctr *c); /* once every handle is closed */
 	struct ctr_waiter *start_waiters, *exit_waiters, *remove_waiters;
 	struct ctr_watch *watches;

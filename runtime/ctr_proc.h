@@ -1,4 +1,5 @@
-/* A running container's process: stdio FIFOs into the log, its pidfd, signals, exit status, probes. */
+/* A running container's process: stdio FIFOs into the log, its pidfd, signals, exit status, probes.
+ */
 #ifndef SHOAL_RUNTIME_CTR_PROC_H
 #define SHOAL_RUNTIME_CTR_PROC_H
 

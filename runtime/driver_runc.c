@@ -24,7 +24,8 @@
  * A spawn failure calls @cb at once with status -1 and errno's text. */
 struct runc_cmd {
 	uv_process_t proc;
-	struct ctr *c;
+	struct ctr *c; /* may be freed by @cb: use @cs afterwards */
+	struct containers *cs;
 	void (*cb)(struct runc_cmd *cmd, int64_t status, int sig);
 	void *arg;
 	uint64_t timeout_ms;
@@ -60,7 +61,7 @@ static void cmd_free(uv_handle_t *h)
 
 	if (--cmd->closing > 0)
 		return;
-	ctr_release(cmd->c->cs);
+	ctr_release(cmd->cs);
 	free(cmd);
 }
 
@@ -104,6 +105,7 @@ static int cmd_run(struct ctr *c, char **argv, const int fds[3], uint64_t timeou
 	if (cmd == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	cmd->c = c;
+	cmd->cs = c->cs;
 	cmd->cb = cb;
 	cmd->arg = arg;
 	for (i = 0; i < 3; i++) {
@@ -293,7 +295,8 @@ static void created_cb(struct runc_cmd *cmd, int64_t status, int sig)
 		struct netw *net = ctr_net(c->cs, &err);
 
 		snprintf(netns, sizeof(netns), "/proc/%d/ns/net", op->pid);
-		if (net == NULL || netw_attach(net, c->pub.id, netns, &c->pub.endpoint, &err) != 0) {
+		if (net == NULL ||
+		    netw_attach(net, c->pub.id, netns, &c->pub.endpoint, &err) != 0) {
 			start_fail(op, SHOAL_EIO, err.msg);
 			return;
 		}

@@ -20,7 +20,7 @@
  *              any pending done, then freed */
 enum hstate { H_WAITING, H_PROBING, H_TIMED_OUT, H_STOPPED, H_NSTATES };
 
-static const bool allowed[H_NSTATES][H_NSTATES] = {
+static const bool allowed[H_NSTATES][H_NSTATES] __attribute__((unused)) = {
     [H_WAITING] = {[H_PROBING] = true, [H_STOPPED] = true},
     [H_PROBING] = {[H_WAITING] = true, [H_TIMED_OUT] = true, [H_STOPPED] = true},
     [H_TIMED_OUT] = {[H_WAITING] = true, [H_STOPPED] = true},

@@ -534,8 +534,8 @@ static int scan_file(int fd, const struct logfile_query *q, uint64_t from, uint6
 	*end = from;
 	for (;;) {
 		struct logfile_entry e;
-		const char *line;
-		size_t len;
+		const char *line = NULL;
+		size_t len = 0;
 
 		rv = next_line(&r, &line, &len, end, err);
 		if (rv <= 0)

@@ -513,8 +513,8 @@ int netw_open(const struct netw_config *cfg, struct netw **out, struct shoal_err
 	const char *bridge = cfg->bridge != NULL ? cfg->bridge : NETW_DEFAULT_BRIDGE;
 	struct netw *n;
 	bool created = false;
-	uint32_t gw;
-	uint8_t prefix;
+	uint32_t gw = 0;
+	uint8_t prefix = 0;
 	int rv;
 
 	if (cfg->state_dir == NULL || cfg->state_dir[0] == '\0')

@@ -70,7 +70,8 @@ int registry_ref_parse(const char *s, struct registry_ref *out, struct shoal_err
 	memcpy(out->family, norm, (size_t)(colon - norm));
 	out->family[colon - norm] = '\0';
 	/* "name@digest" without a tag pulls the digest only, as Docker does. */
-	if (at == NULL || strchr(slash != NULL ? strrchr(name, '/') : name, ':') != NULL) {
+	const char *last = strrchr(name, '/');
+	if (at == NULL || strchr(last != NULL ? last : name, ':') != NULL) {
 		snprintf(out->tag, sizeof(out->tag), "%s", colon + 1);
 		snprintf(out->name, sizeof(out->name), "%s", norm);
 	}
@@ -643,8 +644,7 @@ static int get(struct registry_client *c, struct xfer *x, const char *path, cons
 			shoal_err_wrap(err, "authenticate to %s", c->ref.domain);
 			return rv;
 		}
-		if (x->w != NULL && x->got > 0)
-			return shoal_errf(err, SHOAL_EPROTO, "%s: a 401 after data", what);
+		/* A 401's body went to x->body (on_body), never into a blob. */
 	}
 	if (status_ok(x->status))
 		return 0;

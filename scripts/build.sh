@@ -28,7 +28,7 @@ if [ ! -f Makefile ] || [ "$(cat .configure-stamp 2>/dev/null)" != "$stamp" ]; t
 fi
 jobs=$(nproc)
 case "$kind" in
-release) make -s -j"$jobs" shoal ;;
-ci) make -s -j"$jobs" shoal unit-tests ;;
+release) make -s -j"$jobs" shoal demo-image ;;
+ci) make -s -j"$jobs" shoal unit-tests demo-image ;;
 fuzz) make -s -j"$jobs" fuzz-targets ;;
 esac

@@ -15,11 +15,15 @@ for tool in docker-registry skopeo openssl python3 curl /bin/busybox; do
 	fi
 done
 
+# Servers started here; registry() runs in $(...), so it leaves its pid in a file.
 _servers=()
 _kill_servers() {
-	local pid
+	local pid f
 	for pid in "${_servers[@]}"; do
 		kill "$pid" 2>/dev/null
+	done
+	for f in "$T"/*/server.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
 }
 _cleanup_hooks+=(_kill_servers)
@@ -43,7 +47,7 @@ registry() {
 		for line in "$@"; do echo "$line"; done
 	} >"$T/$name/config.yml"
 	docker-registry serve "$T/$name/config.yml" >"$T/$name/log" 2>&1 &
-	_servers+=($!)
+	echo $! >"$T/$name/server.pid"
 	echo "$port"
 }
 
@@ -314,8 +318,85 @@ else
 	fail "the registry stores blobs where expected" "$data"
 fi
 
+# ---- a registry that stalls in the middle of a layer: cancellation ----
+mkdir -p "$T/slow"
+cat >"$T/slow/server.py" <<'PY'
+import hashlib, http.server, json, sys, time
+port, log = int(sys.argv[1]), sys.argv[2]
+config = json.dumps({"architecture": "amd64", "os": "linux",
+                     "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]}}).encode()
+cfg_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+layer_digest = "sha256:" + "1" * 64
+manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg_digest, "size": len(config)},
+    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest,
+                "size": 10 << 20}]}).encode()
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def reply(self, body, ctype="application/octet-stream", length=None):
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+    def do_GET(self):
+        if self.path.endswith("/manifests/v1"):
+            self.reply(manifest, "application/vnd.oci.image.manifest.v1+json")
+        elif self.path.endswith(cfg_digest):
+            self.reply(config)
+        elif self.path.endswith(layer_digest):
+            self.reply(b"x" * 65536, length=10 << 20)
+            open(log, "a").write("stalling\n")
+            time.sleep(120)
+        else:
+            self.reply(b"{}", "application/json")
+http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+PY
+SP=$(free_port)
+python3 "$T/slow/server.py" "$SP" "$T/slow/requests" >"$T/slow/log" 2>&1 &
+_servers+=($!)
+stalled() { [ "$(grep -c stalling "$T/slow/requests" 2>/dev/null)" -ge "$1" ]; }
+# find_tmp NAME: files in a daemon's STATE/images/tmp.
+find_tmp() { find "$T/$1/state/images/tmp" -mindepth 1 2>/dev/null; }
+if wait_for 10 up "http://127.0.0.1:$SP/v2/"; then
+	daemon_start f --insecure-registry "127.0.0.1:$SP" || { fail "daemon f starts"; exit 1; }
+	"$SHOAL_BIN" -H "unix://$(sock f)" image pull "127.0.0.1:$SP/test/slow:v1" >"$T/slow/pull1.out" 2>&1 &
+	cli=$!
+	if wait_for 20 stalled 1; then
+		[ -n "$(find_tmp f)" ] && ok "a stalled layer download has its temp file in STATE/images/tmp" ||
+			fail "a temp file while downloading"
+		kill "$cli"
+		wait "$cli" 2>/dev/null
+		wait_for 10 grep -q "pull failed: the pull was cancelled" "$(daemon_log f)" && wait_for 10 test -z "$(find_tmp f)" &&
+			ok "a client that hangs up cancels its pull; the temp file is removed" ||
+			fail "cancel on hang-up" "$(tail -5 "$(daemon_log f)")" "$(find_tmp f)"
+		sh_ f image pull "127.0.0.1:$SP/test/slow:v1" >"$T/slow/pull2.out" 2>&1 &
+		cli=$!
+		if wait_for 20 stalled 2; then
+			start=$SECONDS
+			daemon_stop f
+			rc=$?
+			[ $rc -eq 0 ] && [ $((SECONDS - start)) -lt 10 ] &&
+				ok "the daemon stops promptly during a pull (exit 0)" ||
+				fail "stop during a pull" "rc=$rc after $((SECONDS - start)) s" "$(tail -5 "$(daemon_log f)")"
+			wait "$cli"
+			rc=$?
+			[ $rc -ne 0 ] && ok "... and the client's pull fails" ||
+				fail "client pull during shutdown" "rc=$rc" "$(cat "$T/slow/pull2.out")"
+		else
+			fail "the second pull reaches the stalled layer" "$(cat "$T/slow/pull2.out")"
+		fi
+	else
+		fail "the pull reaches the stalled layer" "$(cat "$T/slow/pull1.out")"
+	fi
+else
+	fail "the stalling registry starts" "$(cat "$T/slow/log")"
+fi
+
 daemon_stop a && ok "daemon a stops cleanly" || fail "daemon a stops cleanly"
-! grep -q "ERROR: AddressSanitizer\|runtime error" "$T"/*/daemon.log && ok "no sanitizer reports" ||
-	fail "sanitizer reports" "$(grep -h -A5 "AddressSanitizer\|runtime error" "$T"/*/daemon.log | head -20)"
+! grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error" "$T"/*/daemon.log &&
+	ok "no sanitizer reports (leaks included)" ||
+	fail "sanitizer reports" "$(grep -h -A5 "Sanitizer\|runtime error" "$T"/*/daemon.log | head -20)"
 
 done_testing

@@ -152,8 +152,7 @@ static void unknown_paths_and_methods(void **state)
 	const char *body;
 	json_t *o;
 
-	assert_int_equal(request(f, "GET /containers/json HTTP/1.1\r\nHost: x\r\n\r\n", &body),
-			 404);
+	assert_int_equal(request(f, "GET /plugins HTTP/1.1\r\nHost: x\r\n\r\n", &body), 404);
 	o = json_body(body);
 	assert_string_equal(message(o), "page not found");
 	json_decref(o);

@@ -88,6 +88,9 @@ static void clock_round_trips_rfc3339(void **state)
 	clock_format_rfc3339(0, text, sizeof(text));
 	assert_string_equal(text, "1970-01-01T00:00:00.000000000Z");
 	assert_int_equal(clock_parse_rfc3339("2016-13-07T20:31:11Z", &ns), -1);
+	assert_int_equal(clock_parse_rfc3339("4052-11-25T10:00:00Z", &ns), -1);
+	assert_int_equal(clock_parse_rfc3339("0001-01-01T00:00:00Z", &ns), -1);
+	assert_int_equal(clock_parse_rfc3339("2261-12-31T23:59:59.999999999Z", &ns), 0);
 	assert_int_equal(clock_parse_rfc3339("2016-06-07T20:31:11+01:00", &ns), -1);
 	assert_int_equal(clock_parse_rfc3339("2016-06-07T20:31:11.Z", &ns), -1);
 	assert_int_equal(clock_parse_rfc3339("yesterday", &ns), -1);

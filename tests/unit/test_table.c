@@ -780,7 +780,7 @@ static void test_human_duration(void **state)
 
 	(void)state;
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		human_duration(cases[i].ns, out, sizeof(out));
+		clock_human_duration(cases[i].ns, out, sizeof(out));
 		assert_string_equal(out, cases[i].want);
 	}
 }
