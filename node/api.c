@@ -756,7 +756,7 @@ static void h_images_list(struct call *c)
 
 static void h_image_delete(struct call *c)
 {
-	api_images_delete(c->api->ctx.images, c->param, c->req, c->res);
+	api_images_delete(c->api->ctx.images, c->api->ctx.containers, c->param, c->req, c->res);
 	call_free(c);
 }
 

@@ -314,14 +314,60 @@ oom:
 
 /* --- remove ----------------------------------------------------------------- */
 
-void api_images_delete(struct image_store *s, const char *name, struct http_request *req,
-		       struct http_response *res)
+/* A container of this node using @img, or NULL. */
+static const struct container *image_user(const struct containers *cs, const struct image *img)
+{
+	for (size_t i = 0; cs != NULL && i < ctr_count(cs); i++)
+		if (digest_equal(&ctr_at(cs, i)->image_id, &img->id))
+			return ctr_at(cs, i);
+	return NULL;
+}
+
+/* Docker refuses to take an image from under a container; so do we, and
+ * unlike Docker also with force when the image itself would go (its layers
+ * are the container's root filesystem). Untagging one of several names is
+ * allowed with force. */
+static int image_in_use(struct image_store *s, const struct containers *cs, const char *name,
+			bool force, struct shoal_err *err)
+{
+	const struct image *img;
+	const struct container *user;
+	bool by_name;
+
+	if (image_store_lookup(s, name, &img, NULL) != 0)
+		return 0; /* image_store_remove() answers "No such image" */
+	user = image_user(cs, img);
+	if (user == NULL)
+		return 0;
+	by_name =
+	    strncmp(name, "sha256:", 7) != 0 && strncmp(img->id.str + 7, name, strlen(name)) != 0;
+	if (by_name && !force)
+		return shoal_errf(err, SHOAL_ECONFLICT,
+				  "conflict: unable to remove repository reference \"%s\" (must "
+				  "force) - container %.12s is using its referenced image %.12s",
+				  name, user->id, img->id.str + 7);
+	if (by_name && img->names.n > 1)
+		return 0;
+	return shoal_errf(
+	    err, SHOAL_ECONFLICT,
+	    "conflict: unable to delete %.12s (cannot be forced) - image is being used "
+	    "by container %.12s",
+	    img->id.str + 7, user->id);
+}
+
+void api_images_delete(struct image_store *s, const struct containers *cs, const char *name,
+		       struct http_request *req, struct http_response *res)
 {
 	struct image_remove_report rep;
 	struct shoal_err err;
 	json_t *list;
 	int rv;
 
+	rv = image_in_use(s, cs, name, api_query_bool(req, "force"), &err);
+	if (rv != 0) {
+		reply_error(req, res, rv, err.msg);
+		return;
+	}
 	memset(&rep, 0, sizeof rep);
 	/* noprune only matters for parent images, which loaded images do not have. */
 	rv = image_store_remove(s, name, api_query_bool(req, "force"), &rep, &err);

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "node/http.h"
+#include "runtime/container.h"
 #include "runtime/image_store.h"
 
 /* Each handler below finishes @res exactly once before it returns. @s is the
@@ -26,9 +27,11 @@ void api_images_list(struct image_store *s, struct http_request *req, struct htt
 
 /* DELETE /images/@name?force=&noprune=: [{"Untagged": "NAME"}..., {"Deleted":
  * "sha256:..."}]; 404 "No such image: NAME"; 409 for an id with several
- * names and no force. noprune is accepted: there are no parent images. */
-void api_images_delete(struct image_store *s, const char *name, struct http_request *req,
-		       struct http_response *res);
+ * names and no force. noprune is accepted: there are no parent images. 409
+ * too while a container of @cs (may be NULL) uses the image (Docker's
+ * "conflict: unable to ..."), unless force only untags one of its names. */
+void api_images_delete(struct image_store *s, const struct containers *cs, const char *name,
+		       struct http_request *req, struct http_response *res);
 
 /* Pulls: the daemon's loop, where registries are, and STATE_DIR (whose
  * certs.d/<host:port>/ca.crt are trusted for that registry). @insecure lists

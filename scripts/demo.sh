@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh Debian machine (as root), builds shoal and runs
 # the demo: three nodes on this machine form a swarm (two managers, one
-# worker), list it, promote the worker, survive the loss of the leader, then
-# tear down. Everything lives in a temporary directory; the nodes talk over
+# worker), list it, load the demo image on each, promote the worker, survive
+# the loss of the leader, then tear down. Everything lives in a temporary directory; the nodes talk over
 # 127.0.0.1, 127.0.0.2 and 127.0.0.3 (all on the loopback interface).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,6 +65,9 @@ on 3 swarm join --token "$worker_token" 127.0.0.1:4377
 ready() { [ "$("$shoal" -H "unix://$demo/n$1.sock" node ls | grep -c Ready)" = 3 ]; }
 until_ok 20 ready 1
 on 1 node ls
+say "every node loads the demo image, built with shoal from busybox-static"
+for n in 1 2 3; do on "$n" image load -i "$top/build/shoal-demo.tar"; done
+on 3 image ls
 on 2 node update --label-add demo=yes demo-3
 on 3 node ls || true
 

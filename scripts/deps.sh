@@ -5,7 +5,8 @@ set -euo pipefail
 
 BUILD="build-essential autoconf automake libtool pkg-config clang-format
   libuv1-dev libraft-dev libsodium-dev libmsgpack-dev libjansson-dev
-  libhttp-parser-dev libcurl4-openssl-dev libarchive-dev"
+  libhttp-parser-dev libcurl4-openssl-dev libarchive-dev
+  busybox-static"   # the demo image is built from it at build time
 TEST="libcmocka-dev clang libclang-rt-14-dev iproute2 procps python3 curl
   docker-registry skopeo umoci"
 RUN="runc busybox-static nftables"

@@ -143,6 +143,16 @@ suite() {
 	out=$(dk "$d" ps -a --format '{{.Names}}|{{.Status}}|{{.Image}}' 2>&1)
 	[ "$out" = "life|Created|shoal-demo:latest" ] && ok "[$drv] docker ps -a: Created" ||
 		fail "[$drv] docker ps -a: Created" "$out"
+	# The image of a container stays: by name (without and with force) and by id.
+	out=$(sh_ "$d" image rm shoal-demo 2>&1)
+	rc=$?
+	[ $rc -ne 0 ] && contains "$out" 'conflict: unable to remove repository reference "shoal-demo" (must force) - container '"${id:0:12}" &&
+		ok "[$drv] image rm of an image a container uses: refused" || fail "[$drv] image rm in use" "rc=$rc" "$out"
+	call "$d" DELETE "/images/shoal-demo:latest?force=1"
+	[ "$CODE" = 409 ] && contains "$BODY" "(cannot be forced) - image is being used by container ${id:0:12}" &&
+		ok "[$drv] ... also with force, while it is the image's last name" || fail "[$drv] image rm -f in use" "$CODE $BODY"
+	out=$(sh_ "$d" image ls -q 2>&1)
+	[ -n "$out" ] && ok "[$drv] ... and the image is still there" || fail "[$drv] image still there" "$out"
 	[ "$(field "$d" life "j['State']['FinishedAt'] + ' ' + j['State']['StartedAt']")" = \
 		"0001-01-01T00:00:00Z 0001-01-01T00:00:00Z" ] &&
 		ok "[$drv] a created container has zero StartedAt and FinishedAt" ||
