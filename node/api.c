@@ -99,58 +99,59 @@ static void call_free(struct call *c)
 	free(c);
 }
 
-/* Reply with @json (a reference is stolen; NULL means out of memory). */
-static void call_reply_json(struct call *c, int status, json_t *json)
-{
-	char *text = json != NULL ? json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-	size_t len;
-
-	json_decref(json);
-	if (text == NULL) {
-		static const char oom[] = "{\"message\":\"out of memory\"}\n";
-		http_respond(c->res, 500, "application/json", oom, sizeof(oom) - 1);
-		call_free(c);
-		return;
-	}
-	/* Go's encoder ends every document with a newline; docker's tools expect it. */
-	len = strlen(text);
-	char *body = realloc(text, len + 2);
-	if (body != NULL) {
-		body[len++] = '\n';
-		body[len] = '\0';
-		text = body;
-	}
-	http_respond(c->res, status, "application/json", text, len);
-	free(text);
-	call_free(c);
-}
-
-/* Docker's error body. http_error_body() copes with messages that are not
- * UTF-8 (a user's input cut at the error holder's length, say). */
-static void call_reply_status(struct call *c, int status, const char *message)
+void api_reply_status(struct http_request *req, struct http_response *res, int status,
+		      const char *message)
 {
 	struct buf body;
 
+	if (status >= 500)
+		log_warn("api", "%s %s: %d %s", req->method, req->path, status, message);
+	else
+		log_debug("api", "%s %s: %d %s", req->method, req->path, status, message);
+	/* http_error_body() copes with messages that are not UTF-8 (a user's
+	 * input cut at the error holder's length, say). */
 	buf_init(&body);
 	if (http_error_body(&body, message) != 0 || buf_append(&body, "\n", 1) != 0) {
 		static const char oom[] = "{\"message\":\"out of memory\"}\n";
-		http_respond(c->res, 500, "application/json", oom, sizeof(oom) - 1);
+		http_respond(res, 500, "application/json", oom, sizeof(oom) - 1);
 	} else {
-		http_respond(c->res, status, "application/json", body.data, body.len);
+		http_respond(res, status, "application/json", body.data, body.len);
 	}
 	buf_free(&body);
+}
+
+void api_reply_error(struct http_request *req, struct http_response *res, int code,
+		     const char *message)
+{
+	api_reply_status(req, res, api_status_for(code), message);
+}
+
+void api_reply_json(struct http_request *req, struct http_response *res, int status, json_t *json)
+{
+	char *text = json != NULL ? json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	struct buf body;
+
+	json_decref(json);
+	buf_init(&body);
+	/* Go's encoder ends every document with a newline; docker's tools expect it. */
+	if (text == NULL || buf_appendf(&body, "%s\n", text) != 0)
+		api_reply_status(req, res, 500, "out of memory");
+	else
+		http_respond(res, status, "application/json", body.data, body.len);
+	free(text);
+	buf_free(&body);
+}
+
+static void call_reply_json(struct call *c, int status, json_t *json)
+{
+	api_reply_json(c->req, c->res, status, json);
 	call_free(c);
 }
 
 static void call_reply_error(struct call *c, int code, const char *message)
 {
-	int status = api_status_for(code);
-
-	if (status >= 500)
-		log_warn("api", "%s %s: %d %s", c->req->method, c->req->path, status, message);
-	else
-		log_debug("api", "%s %s: %d %s", c->req->method, c->req->path, status, message);
-	call_reply_status(c, status, message);
+	api_reply_error(c->req, c->res, code, message);
+	call_free(c);
 }
 
 static void call_reply_errorf(struct call *c, int code, const char *fmt, ...)
@@ -1011,7 +1012,8 @@ void api_handle(void *arg, struct http_request *req, struct http_response *res)
 	}
 	/* Docker's router answers a known path with another method as it
 	 * answers an unknown one. */
-	call_reply_status(c, 404, "page not found");
+	api_reply_status(c->req, c->res, 404, "page not found");
+	call_free(c);
 }
 
 int api_new(struct api **out, const struct api_context *ctx, struct shoal_err *err)

@@ -80,4 +80,19 @@ bool api_query_bool(struct http_request *req, const char *key);
 /* The HTTP status for a shoal error code (400, 404, 409, 503, ...). */
 int api_status_for(int code);
 
+/* Replies shared by every endpoint; each finishes @res once. */
+
+/* Docker's error body {"message": @message} with HTTP @status, logged as a
+ * warning from 500 up (else at debug). @message need not be UTF-8. */
+void api_reply_status(struct http_request *req, struct http_response *res, int status,
+		      const char *message);
+
+/* The same with the status for shoal error @code (api_status_for()). */
+void api_reply_error(struct http_request *req, struct http_response *res, int code,
+		     const char *message);
+
+/* @json with HTTP @status (a reference is stolen; NULL means out of memory:
+ * a 500), ended by a newline as Go's encoder does. */
+void api_reply_json(struct http_request *req, struct http_response *res, int status, json_t *json);
+
 #endif

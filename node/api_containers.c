@@ -28,48 +28,11 @@
 
 /* --- replies ---------------------------------------------------------------- */
 
-void api_ctr_reply_error(struct http_request *req, struct http_response *res, int status,
-			 const char *message)
-{
-	struct buf body;
-
-	if (status >= 500)
-		log_warn("api", "%s %s: %d %s", req->method, req->path, status, message);
-	else
-		log_debug("api", "%s %s: %d %s", req->method, req->path, status, message);
-	buf_init(&body);
-	if (http_error_body(&body, message) != 0 || buf_append(&body, "\n", 1) != 0) {
-		static const char oom[] = "{\"message\":\"out of memory\"}\n";
-		http_respond(res, 500, "application/json", oom, sizeof(oom) - 1);
-	} else {
-		http_respond(res, status, "application/json", body.data, body.len);
-	}
-	buf_free(&body);
-}
-
-/* Reply @status with @json (a reference is stolen; NULL means out of
- * memory), ended by a newline as Go's encoder does. */
-static void reply_json(struct http_request *req, struct http_response *res, int status,
-		       json_t *json)
-{
-	char *text = json != NULL ? json_dumps(json, JSON_COMPACT) : NULL;
-	struct buf body;
-
-	json_decref(json);
-	buf_init(&body);
-	if (text == NULL || buf_appendf(&body, "%s\n", text) != 0)
-		api_ctr_reply_error(req, res, 500, "out of memory");
-	else
-		http_respond(res, status, "application/json", body.data, body.len);
-	free(text);
-	buf_free(&body);
-}
-
 static void reply_code(struct http_request *req, struct http_response *res, int code,
 		       const char *message)
 {
-	api_ctr_reply_error(req, res, api_status_for(code),
-			    message != NULL && message[0] != '\0' ? message : shoal_strerror(code));
+	api_reply_error(req, res, code,
+			message != NULL && message[0] != '\0' ? message : shoal_strerror(code));
 }
 
 const struct container *api_ctr_find(struct containers *cs, const char *ref,
@@ -80,7 +43,7 @@ const struct container *api_ctr_find(struct containers *cs, const char *ref,
 	int rv;
 
 	if (cs == NULL) {
-		api_ctr_reply_error(req, res, 503, MSG_NO_RUNTIME);
+		api_reply_status(req, res, 503, MSG_NO_RUNTIME);
 		return NULL;
 	}
 	rv = ctr_lookup(cs, ref, &c, &err);
@@ -669,7 +632,7 @@ void api_containers_list(struct containers *cs, struct http_request *req, struct
 	int rv;
 
 	if (cs == NULL) {
-		api_ctr_reply_error(req, res, 503, MSG_NO_RUNTIME);
+		api_reply_status(req, res, 503, MSG_NO_RUNTIME);
 		return;
 	}
 	rv = query_int(req, "limit", -1, -1, &limit, &err);
@@ -705,7 +668,7 @@ void api_containers_list(struct containers *cs, struct http_request *req, struct
 		}
 	}
 	list_filter_free(&f);
-	reply_json(req, res, 200, list);
+	api_reply_json(req, res, 200, list);
 }
 
 void api_containers_inspect(struct containers *cs, const char *ref, struct http_request *req,
@@ -714,7 +677,7 @@ void api_containers_inspect(struct containers *cs, const char *ref, struct http_
 	const struct container *c = api_ctr_find(cs, ref, req, res);
 
 	if (c != NULL)
-		reply_json(req, res, 200, api_container_inspect(c));
+		api_reply_json(req, res, 200, api_container_inspect(c));
 }
 
 /* --- create and kill -------------------------------------------------------- */
@@ -749,17 +712,17 @@ void api_containers_create(struct containers *cs, const json_t *body, struct htt
 	int rv;
 
 	if (cs == NULL) {
-		api_ctr_reply_error(req, res, 503, MSG_NO_RUNTIME);
+		api_reply_status(req, res, 503, MSG_NO_RUNTIME);
 		return;
 	}
 	if (req->body_len > CTR_SPEC_MAX_BODY) {
-		api_ctr_reply_error(req, res, 413,
-				    "the container create body is larger than 1 MiB, the most "
-				    "shoal takes");
+		api_reply_status(req, res, 413,
+				 "the container create body is larger than 1 MiB, the most "
+				 "shoal takes");
 		return;
 	}
 	if (query_dup(req, "name", &name) != 0) {
-		api_ctr_reply_error(req, res, 500, "out of memory");
+		api_reply_status(req, res, 500, "out of memory");
 		return;
 	}
 	if (name != NULL && name[0] == '\0') {
@@ -772,7 +735,7 @@ void api_containers_create(struct containers *cs, const json_t *body, struct htt
 			 "Invalid container name (%.200s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are "
 			 "allowed",
 			 name);
-		api_ctr_reply_error(req, res, 400, msg);
+		api_reply_status(req, res, 400, msg);
 		return;
 	}
 	rv = ctr_spec_parse(body, &spec, &err);
@@ -785,7 +748,7 @@ void api_containers_create(struct containers *cs, const json_t *body, struct htt
 		spec.name = strdup(name[0] == '/' ? name + 1 : name);
 		if (spec.name == NULL) {
 			ctr_spec_free(&spec);
-			api_ctr_reply_error(req, res, 500, "out of memory");
+			api_reply_status(req, res, 500, "out of memory");
 			return;
 		}
 	}
@@ -796,7 +759,7 @@ void api_containers_create(struct containers *cs, const json_t *body, struct htt
 		return;
 	}
 	log_info("api", "created container %.12s (%s) from %s", c->id, c->name, c->image_name);
-	reply_json(req, res, 201, json_pack("{s:s, s:[]}", "Id", c->id, "Warnings"));
+	api_reply_json(req, res, 201, json_pack("{s:s, s:[]}", "Id", c->id, "Warnings"));
 }
 
 void api_containers_kill(struct containers *cs, const char *ref, struct http_request *req,
@@ -810,7 +773,7 @@ void api_containers_kill(struct containers *cs, const char *ref, struct http_req
 	if (c == NULL)
 		return;
 	if (query_dup(req, "signal", &sig) != 0) {
-		api_ctr_reply_error(req, res, 500, "out of memory");
+		api_reply_status(req, res, 500, "out of memory");
 		return;
 	}
 	if (sig != NULL && sig[0] != '\0') {
@@ -818,15 +781,14 @@ void api_containers_kill(struct containers *cs, const char *ref, struct http_req
 		if (signo <= 0) {
 			char msg[128];
 			snprintf(msg, sizeof(msg), "Invalid signal: %.64s", sig);
-			api_ctr_reply_error(req, res, 400, msg);
+			api_reply_status(req, res, 400, msg);
 			return;
 		}
 	}
 	rv = ctr_kill(cs, c->id, signo, &err);
 	if (rv != 0) {
 		/* Docker: killing a container that is not running is a conflict. */
-		api_ctr_reply_error(req, res, rv == SHOAL_ESTATE ? 409 : api_status_for(rv),
-				    err.msg);
+		api_reply_status(req, res, rv == SHOAL_ESTATE ? 409 : api_status_for(rv), err.msg);
 		return;
 	}
 	http_respond(res, 204, NULL, NULL, 0);
@@ -901,7 +863,7 @@ static struct op *op_new(struct containers *cs, const struct container *c, struc
 	struct op *op = calloc(1, sizeof *op);
 
 	if (op == NULL) {
-		api_ctr_reply_error(req, res, 500, "out of memory");
+		api_reply_status(req, res, 500, "out of memory");
 		return NULL;
 	}
 	op->cs = cs;
@@ -954,14 +916,14 @@ static bool stop_timeout(struct op *op)
 
 	if (query_dup(op->req, "signal", &sig) != 0 || sig != NULL) {
 		free(sig);
-		api_ctr_reply_error(op->req, op->res, 400,
-				    "shoal stops a container with its StopSignal: the signal "
-				    "parameter is not supported");
+		api_reply_status(op->req, op->res, 400,
+				 "shoal stops a container with its StopSignal: the signal "
+				 "parameter is not supported");
 		free(op);
 		return false;
 	}
 	if (query_int(op->req, "t", -1, -1, &t, &err) != 0) {
-		api_ctr_reply_error(op->req, op->res, 400, err.msg);
+		api_reply_status(op->req, op->res, 400, err.msg);
 		free(op);
 		return false;
 	}
@@ -1081,8 +1043,8 @@ void api_containers_wait(struct containers *cs, const char *ref, struct http_req
 	if (!http_query_get(req, "condition", cond, sizeof(cond)) || cond[0] == '\0')
 		snprintf(cond, sizeof(cond), "not-running");
 	if (strcmp(cond, "not-running") != 0 && strcmp(cond, "next-exit") != 0) {
-		api_ctr_reply_error(req, res, 400,
-				    "invalid condition: shoal waits for not-running or next-exit");
+		api_reply_status(req, res, 400,
+				 "invalid condition: shoal waits for not-running or next-exit");
 		return;
 	}
 	op = op_new(cs, c, req, res);

@@ -80,11 +80,6 @@ json_t *api_container_inspect(const struct container *c);
  * (healthy)", "Exited (0) 2 seconds ago", "Created", ... into @out. */
 void api_container_status_text(const struct container *c, int64_t now_ns, char *out, size_t len);
 
-/* Shared by the container handlers: finish @res with Docker's error body
- * {"message": @message} and HTTP @status (logged as a warning from 500 up). */
-void api_ctr_reply_error(struct http_request *req, struct http_response *res, int status,
-			 const char *message);
-
 /* Look @ref up; on failure answer 404 (or 409 for an ambiguous prefix) and
  * return NULL. */
 const struct container *api_ctr_find(struct containers *cs, const char *ref,

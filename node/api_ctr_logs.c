@@ -227,7 +227,7 @@ void api_containers_logs(struct containers *cs, const char *ref, struct http_req
 		return;
 	f = calloc(1, sizeof *f);
 	if (f == NULL) {
-		api_ctr_reply_error(req, res, 500, "out of memory");
+		api_reply_status(req, res, 500, "out of memory");
 		return;
 	}
 	f->cs = cs;
@@ -238,7 +238,7 @@ void api_containers_logs(struct containers *cs, const char *ref, struct http_req
 	snprintf(f->path, sizeof(f->path), "%s", c->log_path);
 	rv = parse_query(f, &follow, &err);
 	if (rv != 0) {
-		api_ctr_reply_error(req, res, api_status_for(rv), err.msg);
+		api_reply_error(req, res, rv, err.msg);
 		follower_free(f);
 		return;
 	}

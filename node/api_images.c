@@ -25,43 +25,6 @@
 #include "runtime/image_load.h"
 #include "runtime/image_pull.h"
 
-static void reply_error(struct http_request *req, struct http_response *res, int code,
-			const char *message)
-{
-	int status = api_status_for(code);
-	struct buf body;
-
-	if (status >= 500)
-		log_warn("api", "%s %s: %d %s", req->method, req->path, status, message);
-	else
-		log_debug("api", "%s %s: %d %s", req->method, req->path, status, message);
-	buf_init(&body);
-	if (http_error_body(&body, message) != 0 || buf_append(&body, "\n", 1) != 0) {
-		static const char oom[] = "{\"message\":\"out of memory\"}\n";
-		http_respond(res, 500, "application/json", oom, sizeof(oom) - 1);
-	} else {
-		http_respond(res, status, "application/json", body.data, body.len);
-	}
-	buf_free(&body);
-}
-
-/* Reply with @json (a reference is stolen; NULL means out of memory), ended
- * by a newline as Go's encoder does. */
-static void reply_json(struct http_request *req, struct http_response *res, json_t *json)
-{
-	char *text = json != NULL ? json_dumps(json, JSON_COMPACT) : NULL;
-	struct buf body;
-
-	json_decref(json);
-	buf_init(&body);
-	if (text == NULL || buf_appendf(&body, "%s\n", text) != 0)
-		reply_error(req, res, SHOAL_ENOMEM, "out of memory");
-	else
-		http_respond(res, 200, "application/json", body.data, body.len);
-	free(text);
-	buf_free(&body);
-}
-
 /* --- load ------------------------------------------------------------------- */
 
 /* A memory file holding @len bytes of @data, positioned at its start. */
@@ -161,14 +124,14 @@ void api_images_load(struct image_store *s, struct http_request *req, struct htt
 		}
 	}
 	if (rv != 0) {
-		reply_error(req, res, rv, err.msg);
+		api_reply_error(req, res, rv, err.msg);
 		goto out;
 	}
 	log_info("api", "loaded %zu image(s) from a %zu-byte archive", lr.n_ids, req->body_len);
 	/* Docker streams its progress; the load is done by now, so the
 	 * stream carries only the result lines. */
 	if (load_report(s, &lr, &out) != 0) {
-		reply_error(req, res, SHOAL_ENOMEM, "out of memory");
+		api_reply_error(req, res, SHOAL_ENOMEM, "out of memory");
 		goto out;
 	}
 	/* The stream is started either way: it must be ended either way. */
@@ -181,24 +144,6 @@ out:
 }
 
 /* --- list ------------------------------------------------------------------- */
-
-static json_t *strlist_json(const struct oci_strlist *l, const char *none)
-{
-	json_t *a = json_array();
-
-	if (a == NULL)
-		return NULL;
-	for (size_t i = 0; i < l->n; i++) {
-		if (json_array_append_new(a, json_string(l->items[i])) != 0)
-			goto oom;
-	}
-	if (l->n == 0 && none != NULL && json_array_append_new(a, json_string(none)) != 0)
-		goto oom;
-	return a;
-oom:
-	json_decref(a);
-	return NULL;
-}
 
 json_t *api_image_summary(const struct image *img)
 {
@@ -218,7 +163,12 @@ json_t *api_image_summary(const struct image *img)
 			}
 		}
 	}
-	tags = strlist_json(&img->names, "<none>:<none>");
+	tags = oci_strlist_to_json(&img->names);
+	if (img->names.n == 0 && tags != NULL &&
+	    json_array_append_new(tags, json_string("<none>:<none>")) != 0) {
+		json_decref(tags);
+		tags = NULL;
+	}
 	/* No image came from a registry, so none has a repository digest. */
 	digests = json_array();
 	if (img->names.n == 0 && digests != NULL &&
@@ -280,9 +230,9 @@ void api_images_list(struct image_store *s, struct http_request *req, struct htt
 	json_t **items, *list;
 
 	if (filters_given(req)) {
-		reply_error(req, res, SHOAL_EINVAL,
-			    "image list filters are not supported by shoal: list all images "
-			    "(no filters parameter)");
+		api_reply_error(req, res, SHOAL_EINVAL,
+				"image list filters are not supported by shoal: list all images "
+				"(no filters parameter)");
 		return;
 	}
 	items = calloc(n > 0 ? n : 1, sizeof *items);
@@ -302,14 +252,14 @@ void api_images_list(struct image_store *s, struct http_request *req, struct htt
 			goto oom;
 	}
 	free(items);
-	reply_json(req, res, list);
+	api_reply_json(req, res, 200, list);
 	return;
 oom:
 	for (size_t i = 0; items != NULL && i < n; i++)
 		json_decref(items[i]);
 	free(items);
 	json_decref(list);
-	reply_error(req, res, SHOAL_ENOMEM, "out of memory");
+	api_reply_error(req, res, SHOAL_ENOMEM, "out of memory");
 }
 
 /* --- remove ----------------------------------------------------------------- */
@@ -365,14 +315,14 @@ void api_images_delete(struct image_store *s, const struct containers *cs, const
 
 	rv = image_in_use(s, cs, name, api_query_bool(req, "force"), &err);
 	if (rv != 0) {
-		reply_error(req, res, rv, err.msg);
+		api_reply_error(req, res, rv, err.msg);
 		return;
 	}
 	memset(&rep, 0, sizeof rep);
 	/* noprune only matters for parent images, which loaded images do not have. */
 	rv = image_store_remove(s, name, api_query_bool(req, "force"), &rep, &err);
 	if (rv != 0) {
-		reply_error(req, res, rv, err.msg);
+		api_reply_error(req, res, rv, err.msg);
 		return;
 	}
 	log_info("api", "removed image %s (%zu name(s) untagged%s)", name, rep.untagged.n,
@@ -391,7 +341,7 @@ void api_images_delete(struct image_store *s, const struct containers *cs, const
 		list = NULL;
 	}
 	image_remove_report_free(&rep);
-	reply_json(req, res, list);
+	api_reply_json(req, res, 200, list);
 }
 
 /* --- pull ------------------------------------------------------------------- */
@@ -519,7 +469,7 @@ static void pull_after_work(uv_work_t *w, int status)
 	if (rv != 0) {
 		log_info("api", "pull failed: %s", r->err.msg);
 		if (!r->started) {
-			reply_error(r->req, r->res, rv, r->err.msg);
+			api_reply_error(r->req, r->res, rv, r->err.msg);
 		} else {
 			json_t *j = json_pack("{s:{s:s}, s:s}", "errorDetail", "message",
 					      r->err.msg, "error", r->err.msg);
@@ -565,18 +515,19 @@ void api_images_pull(struct image_store *s, struct http_request *req, struct htt
 	int rv;
 
 	if (pull_cfg.loop == NULL) {
-		reply_error(req, res, SHOAL_ESTATE, "pulling images is not set up in this daemon");
+		api_reply_error(req, res, SHOAL_ESTATE,
+				"pulling images is not set up in this daemon");
 		return;
 	}
 	if (http_query_get(req, "fromSrc", from, sizeof(from)) && from[0] != '\0') {
-		reply_error(req, res, SHOAL_EINVAL,
-			    "importing images (fromSrc) is not supported by shoal: use docker "
-			    "load or pull from a registry");
+		api_reply_error(req, res, SHOAL_EINVAL,
+				"importing images (fromSrc) is not supported by shoal: use docker "
+				"load or pull from a registry");
 		return;
 	}
 	if (!http_query_get(req, "fromImage", from, sizeof(from)) || from[0] == '\0') {
-		reply_error(req, res, SHOAL_EINVAL,
-			    "the fromImage parameter is missing or longer than 1023 bytes");
+		api_reply_error(req, res, SHOAL_EINVAL,
+				"the fromImage parameter is missing or longer than 1023 bytes");
 		return;
 	}
 	if (!http_query_get(req, "tag", tag, sizeof(tag)))
@@ -588,7 +539,7 @@ void api_images_pull(struct image_store *s, struct http_request *req, struct htt
 			 strncmp(tag, "sha256:", 7) == 0 ? "@" : ":", tag);
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
-		reply_error(req, res, SHOAL_ENOMEM, "out of memory");
+		api_reply_error(req, res, SHOAL_ENOMEM, "out of memory");
 		return;
 	}
 	memset(&opts, 0, sizeof(opts));
@@ -598,7 +549,7 @@ void api_images_pull(struct image_store *s, struct http_request *req, struct htt
 	rv = image_pull_new(s, ref, &opts, pull_progress, r, &r->pull, &err);
 	if (rv != 0) {
 		free(r);
-		reply_error(req, res, rv, err.msg);
+		api_reply_error(req, res, rv, err.msg);
 		return;
 	}
 	r->req = req;
@@ -607,7 +558,7 @@ void api_images_pull(struct image_store *s, struct http_request *req, struct htt
 	if (uv_mutex_init(&r->lock) != 0) {
 		image_pull_free(r->pull);
 		free(r);
-		reply_error(req, res, SHOAL_ENOMEM, "cannot create a mutex");
+		api_reply_error(req, res, SHOAL_ENOMEM, "cannot create a mutex");
 		return;
 	}
 	/* Neither init fails on a valid loop. */

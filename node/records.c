@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/records_svc.h"
+
 _Static_assert(offsetof(struct cluster_rec, meta) == 0, "records start with their meta");
 _Static_assert(offsetof(struct node_rec, meta) == 0, "records start with their meta");
 
@@ -11,16 +13,9 @@ _Static_assert(offsetof(struct node_rec, meta) == 0, "records start with their m
 #define OMIT	 SCHEMA_OMITEMPTY
 #define INTERNAL SCHEMA_INTERNAL
 
-/* The fields every record has, as Docker names them. */
-#define META_FIELDS(T)                                              \
-	SCHEMA_STRING_FIELD(T, meta.id, "ID", RO),                  \
-	    SCHEMA_U64_FIELD(T, meta.version, "Version.Index", RO), \
-	    SCHEMA_TIME_FIELD(T, meta.created_at, "CreatedAt", RO), \
-	    SCHEMA_TIME_FIELD(T, meta.updated_at, "UpdatedAt", RO)
-
 #define C struct cluster_rec
 static const struct schema_field cluster_fields[] = {
-    META_FIELDS(C),
+    RECORD_META_FIELDS(C),
     SCHEMA_STRING_FIELD(C, spec.name, "Spec.Name", 0),
     SCHEMA_MAP_FIELD(C, spec.labels, "Spec.Labels", 0),
     SCHEMA_I64_FIELD(C, spec.orchestration.task_history_retention_limit,
@@ -81,7 +76,7 @@ const struct schema_enum node_state_names[] = {
 
 #define N struct node_rec
 static const struct schema_field node_fields[] = {
-    META_FIELDS(N),
+    RECORD_META_FIELDS(N),
     SCHEMA_STRING_FIELD(N, spec.name, "Spec.Name", OMIT),
     SCHEMA_MAP_FIELD(N, spec.labels, "Spec.Labels", 0),
     SCHEMA_ENUM_FIELD(N, spec.role, "Spec.Role", 0, node_role_names),
@@ -164,9 +159,21 @@ static int node_defaults(void *rec, struct shoal_err *err)
 	return node_rec_defaults(rec, err);
 }
 
+static int service_defaults(void *rec, struct shoal_err *err)
+{
+	return service_rec_defaults(rec, err);
+}
+
+static int task_defaults(void *rec, struct shoal_err *err)
+{
+	return task_rec_defaults(rec, err);
+}
+
 const struct record_table_info record_tables[RECORD_TABLE_COUNT] = {
     [RECORD_CLUSTER] = {"cluster", "swarm", &cluster_schema, true, cluster_defaults},
     [RECORD_NODES] = {"nodes", "node", &node_schema, false, node_defaults},
+    [RECORD_SERVICES] = {"services", "service", &service_schema, false, service_defaults},
+    [RECORD_TASKS] = {"tasks", "task", &task_schema, false, task_defaults},
 };
 
 int record_table_by_name(const char *name, size_t len, enum record_table *out)

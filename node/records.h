@@ -17,6 +17,13 @@ struct record_meta {
 	int64_t updated_at; /* UpdatedAt, ns; set by the proposer */
 };
 
+/* The schema fields of struct record_meta in record type @T, as Docker names them. */
+#define RECORD_META_FIELDS(T)                                                    \
+	SCHEMA_STRING_FIELD(T, meta.id, "ID", SCHEMA_READONLY),                  \
+	    SCHEMA_U64_FIELD(T, meta.version, "Version.Index", SCHEMA_READONLY), \
+	    SCHEMA_TIME_FIELD(T, meta.created_at, "CreatedAt", SCHEMA_READONLY), \
+	    SCHEMA_TIME_FIELD(T, meta.updated_at, "UpdatedAt", SCHEMA_READONLY)
+
 /* Docker's Swarm object (GET /swarm; /info shows it without JoinTokens). */
 struct cluster_rec {
 	struct record_meta meta;
@@ -130,11 +137,17 @@ int node_rec_defaults(struct node_rec *n, struct shoal_err *err);
 void node_rec_free(struct node_rec *n);
 
 /* The tables of the store. Later record types add a row here and to record_tables. */
-enum record_table { RECORD_CLUSTER, RECORD_NODES, RECORD_TABLE_COUNT };
+enum record_table {
+	RECORD_CLUSTER,
+	RECORD_NODES,
+	RECORD_SERVICES, /* struct service_rec (node/records_svc.h) */
+	RECORD_TASKS,	 /* struct task_rec */
+	RECORD_TABLE_COUNT
+};
 
 struct record_table_info {
-	const char *name; /* in commands and snapshots: "cluster", "nodes" */
-	const char *kind; /* in messages: "swarm", "node" */
+	const char *name; /* in commands and snapshots: "cluster", "nodes", "services", "tasks" */
+	const char *kind; /* in messages: "swarm", "node", "service", "task" */
 	const struct schema *schema;
 	bool singleton; /* holds at most one record */
 	int (*defaults)(void *rec, struct shoal_err *err);

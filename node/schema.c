@@ -1,6 +1,7 @@
 /* Record descriptors: one table of fields per record drives msgpack, JSON, copy and free. */
 #include "node/schema.h"
 
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ union field_value {
 	int64_t i64;
 	bool b;
 	int e;
+	double f64;
 	struct schema_map map;
 	struct schema_strlist strlist;
 	struct schema_bytes bytes;
@@ -48,6 +50,10 @@ static size_t field_size(const struct schema_field *f)
 		return sizeof(struct schema_bytes);
 	case SCHEMA_LIST:
 		return sizeof(struct schema_list);
+	case SCHEMA_F64:
+		return sizeof(double);
+	case SCHEMA_STRUCT:
+		return f->elem->size;
 	}
 	return 0;
 }
@@ -200,11 +206,15 @@ static void field_free(const struct schema_field *f, void *p)
 	case SCHEMA_LIST:
 		list_clear(f->elem, p);
 		break;
+	case SCHEMA_STRUCT:
+		schema_free(f->elem, p);
+		break;
 	case SCHEMA_U64:
 	case SCHEMA_I64:
 	case SCHEMA_BOOL:
 	case SCHEMA_TIME:
 	case SCHEMA_ENUM:
+	case SCHEMA_F64:
 		break;
 	}
 }
@@ -220,7 +230,7 @@ void schema_free(const struct schema *s, void *rec)
 static bool field_owns_heap(const struct schema_field *f)
 {
 	return f->type == SCHEMA_STRING || f->type == SCHEMA_MAP || f->type == SCHEMA_STRLIST ||
-	       f->type == SCHEMA_BYTES || f->type == SCHEMA_LIST;
+	       f->type == SCHEMA_BYTES || f->type == SCHEMA_LIST || f->type == SCHEMA_STRUCT;
 }
 
 /* Deep-copy the heap members of @src into the detached @dst. On failure @dst
@@ -288,11 +298,15 @@ static int field_copy(const struct schema_field *f, void *dst, const void *src)
 				return SHOAL_ENOMEM;
 		return 0;
 	}
+	case SCHEMA_STRUCT:
+		/* On failure schema_copy() leaves @dst with nothing to free. */
+		return schema_copy(f->elem, dst, src, NULL) != 0 ? SHOAL_ENOMEM : 0;
 	case SCHEMA_U64:
 	case SCHEMA_I64:
 	case SCHEMA_BOOL:
 	case SCHEMA_TIME:
 	case SCHEMA_ENUM:
+	case SCHEMA_F64:
 		return 0;
 	}
 	return 0;
@@ -370,6 +384,10 @@ static bool field_equal(const struct schema_field *f, const void *a, const void 
 				return false;
 		return true;
 	}
+	case SCHEMA_F64:
+		return *(const double *)a == *(const double *)b;
+	case SCHEMA_STRUCT:
+		return schema_equal(f->elem, a, b);
 	}
 	return false;
 }
@@ -459,6 +477,10 @@ static int pack_field(const struct schema_field *f, const void *p, msgpack_packe
 				return SHOAL_ENOMEM;
 		return 0;
 	}
+	case SCHEMA_F64:
+		return msgpack_pack_double(pk, *(const double *)p) != 0 ? SHOAL_ENOMEM : 0;
+	case SCHEMA_STRUCT:
+		return pack_rec(f->elem, p, pk, depth + 1);
 	}
 	return 0;
 }
@@ -679,8 +701,37 @@ static int unpack_value(const struct schema_field *f, void *out, const msgpack_o
 		}
 		return 0;
 	}
+	case SCHEMA_F64: {
+		double d;
+		if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32)
+			d = o->via.f64;
+		else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			d = (double)o->via.u64;
+		else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+			d = (double)o->via.i64;
+		else
+			return mp_want(o, MSGPACK_OBJECT_FLOAT64, "a number", err);
+		if (!isfinite(d))
+			return shoal_errf(err, SHOAL_EPROTO, "expected a finite number");
+		*(double *)out = d;
+		return 0;
+	}
+	case SCHEMA_STRUCT:
+		/* unpack_rec() decodes it in place, merging. */
+		break;
 	}
 	return SHOAL_EPROTO;
+}
+
+static int unpack_struct(const struct schema_field *f, void *p, const msgpack_object *o,
+			 unsigned depth, struct shoal_err *err)
+{
+	if (mp_want(o, MSGPACK_OBJECT_MAP, "a map", err) != 0)
+		return SHOAL_EPROTO;
+	if (depth + 1 >= SCHEMA_MAX_DEPTH)
+		return shoal_errf(err, SHOAL_EPROTO, "nested deeper than %u levels",
+				  SCHEMA_MAX_DEPTH);
+	return unpack_rec(f->elem, p, o, depth + 1, err);
 }
 
 static const struct schema_field *field_by_key(const struct schema *s, const char *key, size_t len,
@@ -717,6 +768,16 @@ static int unpack_rec(const struct schema *s, void *rec, const msgpack_object *o
 		f = field_by_key(s, k->via.str.ptr, k->via.str.size, i);
 		if (f == NULL)
 			continue; /* written by a newer version: skip */
+		if (f->type == SCHEMA_STRUCT) {
+			/* In place: keys it lacks keep their value, as at the top level. */
+			rv = unpack_struct(f, field_at(rec, f), &obj->via.map.ptr[i].val, depth,
+					   err);
+			if (rv != 0) {
+				shoal_err_wrap(err, "field %s", f->path);
+				return rv;
+			}
+			continue;
+		}
 		memset(&v, 0, sizeof(v));
 		rv = unpack_value(f, &v, &obj->via.map.ptr[i].val, depth, err);
 		if (rv != 0) {
@@ -924,6 +985,15 @@ static bool field_empty(const struct schema_field *f, const void *p)
 		return ((const struct schema_bytes *)p)->len == 0;
 	case SCHEMA_LIST:
 		return ((const struct schema_list *)p)->n == 0;
+	case SCHEMA_F64:
+		return *(const double *)p == 0;
+	case SCHEMA_STRUCT:
+		for (size_t i = 0; i < f->elem->n_fields; i++) {
+			const struct schema_field *e = &f->elem->fields[i];
+			if (!(e->flags & SCHEMA_INTERNAL) && !field_empty(e, field_cat(p, e)))
+				return false;
+		}
+		return true;
 	}
 	return false;
 }
@@ -1045,6 +1115,18 @@ static int value_to_json(const struct schema_field *f, const void *p, json_t **o
 		}
 		break;
 	}
+	case SCHEMA_F64: {
+		double d = *(const double *)p;
+		/* Go prints a whole float64 without a fraction: 0, not 0.0. */
+		if (d >= -9007199254740992.0 && d <= 9007199254740992.0 &&
+		    (double)(json_int_t)d == d)
+			v = json_integer((json_int_t)d);
+		else
+			v = json_real(d);
+		break;
+	}
+	case SCHEMA_STRUCT:
+		return to_json_rec(f->elem, p, out, depth + 1, err);
 	}
 	if (v == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
@@ -1105,7 +1187,13 @@ static int to_json_rec(const struct schema *s, const void *rec, json_t **out, un
 			obj = child;
 		}
 		PRE(json_is_object(obj));
-		rv = json_object_set_new_nocheck(obj, seg, v); /* takes @v even on failure */
+		if (json_is_object(v) && json_is_object(json_object_get(obj, seg))) {
+			/* A struct at a path other fields already opened: merge. */
+			rv = json_object_update(json_object_get(obj, seg), v);
+			json_decref(v);
+		} else {
+			rv = json_object_set_new_nocheck(obj, seg, v); /* takes @v on failure too */
+		}
 		v = NULL;
 		if (rv != 0)
 			goto nomem;
@@ -1169,6 +1257,10 @@ static const char *go_type(const struct schema_field *f, char buf[SEGMENT_MAX + 
 	case SCHEMA_LIST:
 		snprintf(buf, SEGMENT_MAX + 2, "[]%s", f->elem->name);
 		return buf;
+	case SCHEMA_F64:
+		return "float64";
+	case SCHEMA_STRUCT:
+		return f->elem->name;
 	}
 	return "value";
 }
@@ -1412,8 +1504,37 @@ static int value_from_json(const struct schema_field *f, const struct json_where
 		}
 		return 0;
 	}
+	case SCHEMA_F64:
+		if (!json_is_number(v))
+			return field_type_error(f, w, v, err);
+		*(double *)out = json_number_value(v);
+		return 0;
+	case SCHEMA_STRUCT:
+		/* from_json_rec() reads it in place, merging. */
+		break;
 	}
 	return SHOAL_EINVAL;
+}
+
+/* Read the struct field @f (at @p) from the object @v, in place, as Go does:
+ * keys absent keep their value. @prefix is relative to the struct, or NULL;
+ * @at_prefix says that @v is the caller's object, named by @w->go. */
+static int struct_from_json(const struct schema_field *f, const struct json_where *w, void *p,
+			    json_t *v, const char *prefix, bool at_prefix, unsigned depth,
+			    struct shoal_err *err)
+{
+	char go[256];
+
+	if (!json_is_object(v))
+		return field_type_error(f, w, v, err);
+	if (depth + 1 >= SCHEMA_MAX_DEPTH)
+		return shoal_errf(err, SHOAL_EINVAL, "%s.%s: nested deeper than %u levels", w->go,
+				  w->rel, SCHEMA_MAX_DEPTH);
+	if (at_prefix)
+		snprintf(go, sizeof(go), "%s", w->go);
+	else
+		snprintf(go, sizeof(go), "%s.%s", w->go, w->rel);
+	return from_json_rec(f->elem, p, v, prefix, go, depth + 1, err);
 }
 
 /* Set the writable fields of @rec under @prefix from @obj, in place; on error
@@ -1427,10 +1548,25 @@ static int from_json_rec(const struct schema *s, void *rec, json_t *obj, const c
 		const struct schema_field *f = &s->fields[i];
 		struct json_where w = {go, f->path};
 		json_t *cur = obj;
+		int rv;
 
 		if (f->flags & (SCHEMA_INTERNAL | SCHEMA_READONLY))
 			continue;
 		if (prefix != NULL) {
+			size_t flen = strlen(f->path);
+
+			/* A struct at or above @prefix: @obj is (inside) it. */
+			if (f->type == SCHEMA_STRUCT && flen <= plen &&
+			    strncmp(f->path, prefix, flen) == 0 &&
+			    (prefix[flen] == '\0' || prefix[flen] == '.')) {
+				rv = struct_from_json(f, &w, field_at(rec, f), obj,
+						      prefix[flen] == '\0' ? NULL
+									   : prefix + flen + 1,
+						      true, depth, err);
+				if (rv != 0)
+					return rv;
+				continue;
+			}
 			if (strncmp(f->path, prefix, plen) != 0 || f->path[plen] != '.')
 				continue;
 			w.rel = f->path + plen + 1;
@@ -1442,9 +1578,15 @@ static int from_json_rec(const struct schema *s, void *rec, json_t *obj, const c
 
 			if (v == NULL || json_is_null(v))
 				break; /* absent: keep the field */
+			if (rest == NULL && f->type == SCHEMA_STRUCT) {
+				rv = struct_from_json(f, &w, field_at(rec, f), v, NULL, false,
+						      depth, err);
+				if (rv != 0)
+					return rv;
+				break;
+			}
 			if (rest == NULL) {
 				union field_value fv;
-				int rv;
 
 				memset(&fv, 0, sizeof(fv));
 				rv = value_from_json(f, &w, v, &fv, depth, err);

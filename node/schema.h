@@ -14,7 +14,7 @@
 #define SCHEMA_MAX_STRING  (64u * 1024u)   /* bytes in one string, map key or value */
 #define SCHEMA_MAX_BYTES   (1024u * 1024u) /* bytes in one bytes field */
 #define SCHEMA_MAX_ITEMS   10000u	   /* entries in one list or map */
-#define SCHEMA_MAX_DEPTH   8u		   /* nesting of lists of structs */
+#define SCHEMA_MAX_DEPTH   8u		   /* nesting of lists of structs and embedded structs */
 #define SCHEMA_MAX_MSGPACK (256u << 20)	   /* bytes given to schema_msgpack_parse() */
 
 /* The C side of each field type. Heap memory belongs to the record and is
@@ -30,6 +30,10 @@ enum schema_type {
 	SCHEMA_STRLIST, /* struct schema_strlist */
 	SCHEMA_BYTES,	/* struct schema_bytes; JSON: standard base64 */
 	SCHEMA_LIST,	/* struct schema_list of structs described by field->elem */
+	SCHEMA_F64,	/* double, finite; msgpack float64 (integers accepted); JSON number */
+	SCHEMA_STRUCT,	/* a struct embedded at the offset, described by field->elem: a
+			 * nested JSON object at the field's path, a nested msgpack map.
+			 * Decoding merges into it: keys absent keep their value. */
 };
 
 /* Field flags. */
@@ -81,7 +85,7 @@ struct schema_field {
 	size_t offset;
 	unsigned flags;
 	const struct schema_enum *enums; /* SCHEMA_ENUM */
-	const struct schema *elem;	 /* SCHEMA_LIST */
+	const struct schema *elem;	 /* SCHEMA_LIST, SCHEMA_STRUCT */
 };
 
 struct schema {
@@ -112,6 +116,7 @@ struct schema {
 	SCHEMA_FIELD_(p, SCHEMA_STRLIST, SCHEMA_AT_(T, m, struct schema_strlist), fl)
 #define SCHEMA_BYTES_FIELD(T, m, p, fl) \
 	SCHEMA_FIELD_(p, SCHEMA_BYTES, SCHEMA_AT_(T, m, struct schema_bytes), fl)
+#define SCHEMA_F64_FIELD(T, m, p, fl) SCHEMA_FIELD_(p, SCHEMA_F64, SCHEMA_AT_(T, m, double), fl)
 #define SCHEMA_ENUM_FIELD(T, m, p, fl, table)                                                     \
 	{                                                                                         \
 		.path = (p), .type = SCHEMA_ENUM, .offset = SCHEMA_ENUM_AT_(T, m), .flags = (fl), \
@@ -121,6 +126,14 @@ struct schema {
 	{                                                                                         \
 		.path = (p), .type = SCHEMA_LIST, .offset = SCHEMA_AT_(T, m, struct schema_list), \
 		.flags = (fl), .elem = (elem_schema)                                              \
+	}
+
+/* @m is a struct of type @ctype, which @elem_schema must describe. OMITEMPTY
+ * leaves it out of JSON when every field it would render is empty. */
+#define SCHEMA_STRUCT_FIELD(T, m, p, fl, ctype, elem_schema)                           \
+	{                                                                              \
+		.path = (p), .type = SCHEMA_STRUCT, .offset = SCHEMA_AT_(T, m, ctype), \
+		.flags = (fl), .elem = (elem_schema)                                   \
 	}
 
 /* Release every heap member of @rec and zero them; @rec itself is the caller's.
@@ -161,7 +174,9 @@ int schema_to_json(const struct schema *s, const void *rec, json_t **out, struct
  * the way Go's encoding/json would: keys match case-insensitively, unknown keys
  * and nulls are ignored, maps and lists present replace the old value. Only
  * fields under @prefix (e.g. "Spec"; NULL for all) that are neither READONLY nor
- * INTERNAL are read, with paths taken relative to it; @type_name names the Go
+ * INTERNAL are read, with paths taken relative to it (@prefix may also name a
+ * SCHEMA_STRUCT field or a path inside one: "Spec.TaskTemplate"; structs are
+ * read in place, keys absent keeping their value); @type_name names the Go
  * type of @json in messages ("NodeSpec"). Returns 0, or SHOAL_EINVAL with e.g.
  * "json: cannot unmarshal number into Go struct field NodeSpec.Role of type
  * string" / SHOAL_ENOMEM; then @rec is unchanged. */

@@ -91,42 +91,6 @@ static int nomem(struct shoal_err *err)
 	return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 }
 
-static void strlist_free(struct oci_strlist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
-}
-
-static int strlist_push(struct oci_strlist *l, const char *s)
-{
-	char **items;
-	char *d = strdup(s);
-
-	if (d == NULL)
-		return -1;
-	/* Kept NULL-terminated, so args and env can go to exec as they are. */
-	items = realloc(l->items, (l->n + 2) * sizeof(*items));
-	if (items == NULL) {
-		free(d);
-		return -1;
-	}
-	l->items = items;
-	l->items[l->n++] = d;
-	l->items[l->n] = NULL;
-	return 0;
-}
-
-static int strlist_push_all(struct oci_strlist *l, const struct oci_strlist *src)
-{
-	for (size_t i = 0; i < src->n; i++)
-		if (strlist_push(l, src->items[i]) != 0)
-			return -1;
-	return 0;
-}
-
 /* ---- the process ---- */
 
 static size_t env_key_len(const char *e)
@@ -152,7 +116,7 @@ static int env_set(struct oci_strlist *env, const char *e)
 	char *d;
 
 	if (i < 0)
-		return strlist_push(env, e);
+		return oci_strlist_push(env, e);
 	d = strdup(e);
 	if (d == NULL)
 		return -1;
@@ -174,20 +138,20 @@ static int build_env(const struct ctr_spec *spec, const struct oci_config *image
 	for (size_t i = 0; rv == 0 && i < spec->env.n; i++)
 		rv = env_set(&merged, spec->env.items[i]);
 	if (rv == 0 && env_find(&merged, "PATH") < 0)
-		rv = strlist_push(out, DEFAULT_PATH);
+		rv = oci_strlist_push(out, DEFAULT_PATH);
 	if (rv == 0 && hostname != NULL && env_find(&merged, "HOSTNAME") < 0) {
 		size_t n = strlen(hostname) + sizeof("HOSTNAME=");
 		char *h = malloc(n);
 		rv = h == NULL ? -1 : 0;
 		if (h != NULL) {
 			snprintf(h, n, "HOSTNAME=%s", hostname);
-			rv = strlist_push(out, h);
+			rv = oci_strlist_push(out, h);
 			free(h);
 		}
 	}
 	if (rv == 0)
-		rv = strlist_push_all(out, &merged);
-	strlist_free(&merged);
+		rv = oci_strlist_push_all(out, &merged);
+	oci_strlist_free(&merged);
 	return rv;
 }
 
@@ -218,7 +182,9 @@ static int process_resolve(const struct ctr_spec *spec, const struct oci_config 
 	user = spec->user;
 	if (user == NULL && image != NULL)
 		user = image->user;
-	if (strlist_push_all(&out->args, ep) != 0 || strlist_push_all(&out->args, cmd) != 0 ||
+	/* Built by pushes, so NULL-terminated: args and env go to exec as they are. */
+	if (oci_strlist_push_all(&out->args, ep) != 0 ||
+	    oci_strlist_push_all(&out->args, cmd) != 0 ||
 	    build_env(spec, image, hostname, &out->env) != 0)
 		goto nomem;
 	if (cwd == NULL || cwd[0] == '/') {
@@ -249,8 +215,8 @@ void bundle_process_free(struct bundle_process *p)
 {
 	if (p == NULL)
 		return;
-	strlist_free(&p->args);
-	strlist_free(&p->env);
+	oci_strlist_free(&p->args);
+	oci_strlist_free(&p->env);
 	free(p->cwd);
 	free(p->user);
 	p->cwd = NULL;

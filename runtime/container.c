@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -64,14 +65,12 @@ static void emit(struct ctr *c, enum ctr_event ev)
 		c->cs->cfg.on_event(c->cs->cfg.arg, &c->pub, ev);
 }
 
-void ctr_save(struct ctr *c)
+int ctr_save(struct ctr *c, struct shoal_err *err)
 {
-	struct shoal_err err;
 	char path[PATH_MAX];
 
 	ctr_path(c, RECORD_FILE, path);
-	if (ctr_record_save(&c->pub, path, c->pid_start, &err) != 0)
-		snprintf(c->pub.error, sizeof(c->pub.error), "saving the record: %s", err.msg);
+	return ctr_record_save(&c->pub, path, c->pid_start, err);
 }
 
 static void ctr_free(struct ctr *c)
@@ -79,9 +78,7 @@ static void ctr_free(struct ctr *c)
 	struct ctr_watch *w, *wn;
 
 	ctr_spec_free(&c->pub.spec);
-	for (size_t i = 0; i < c->pub.args.n; i++)
-		free(c->pub.args.items[i]);
-	free(c->pub.args.items);
+	oci_strlist_free(&c->pub.args);
 	health_resolve_free(&c->health_check, &c->health_argv);
 	for (w = c->watches; w != NULL; w = wn) {
 		wn = w->next;
@@ -133,6 +130,7 @@ static struct ctr *ctr_new(struct containers *cs, const char *id)
 	c->cs = cs;
 	c->pidfd = -1;
 	c->out.fd = c->err.fd = -1;
+	c->out.child_fd = c->err.child_fd = -1;
 	c->out.c = c->err.c = c;
 	c->out.stream = LOGFILE_STDOUT;
 	c->err.stream = LOGFILE_STDERR;
@@ -247,19 +245,6 @@ static void name_generate(const struct containers *cs, char *out, size_t len)
 	}
 }
 
-static int strlist_copy(const struct oci_strlist *src, struct oci_strlist *dst)
-{
-	dst->items = calloc(src->n + 1, sizeof(char *));
-	if (dst->items == NULL)
-		return -1;
-	for (dst->n = 0; dst->n < src->n; dst->n++) {
-		dst->items[dst->n] = strdup(src->items[dst->n]);
-		if (dst->items[dst->n] == NULL)
-			return -1;
-	}
-	return 0;
-}
-
 int ctr_create(struct containers *cs, const struct ctr_spec *spec, const struct container **out,
 	       struct shoal_err *err)
 {
@@ -315,7 +300,7 @@ int ctr_create(struct containers *cs, const struct ctr_spec *spec, const struct 
 	c->pub.image_id = img->id;
 	snprintf(c->pub.image_name, sizeof(c->pub.image_name), "%s",
 		 img->names.n > 0 ? img->names.items[0] : img->id.str);
-	if (strlist_copy(&proc.args, &c->pub.args) != 0) {
+	if (oci_strlist_copy(&proc.args, &c->pub.args) != 0) {
 		rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 		goto err;
 	}
@@ -368,7 +353,6 @@ void ctr_start(struct containers *cs, const char *ref, ctr_cb cb, void *arg)
 {
 	struct shoal_err err;
 	struct ctr *c = lookup(cs, ref, &err);
-	int rv;
 
 	if (c == NULL) {
 		cb(arg, SHOAL_ENOTFOUND, err.msg);
@@ -396,6 +380,21 @@ void ctr_start(struct containers *cs, const char *ref, ctr_cb cb, void *arg)
 		return;
 	}
 	c->busy = true;
+	if (c->closing_count > 0) {
+		/* The last run's handles are still closing: start once they are. */
+		c->start_deferred = true;
+		return;
+	}
+	ctr_start_now(c);
+}
+
+void ctr_start_now(struct ctr *c)
+{
+	struct shoal_err err;
+	int rv;
+
+	c->start_deferred = false;
+	c->stopping = false;
 	c->pub.error[0] = '\0';
 	c->pub.oom_killed = false;
 	rv = ctr_proc_open_stdio(c, &err);
@@ -406,9 +405,18 @@ void ctr_start(struct containers *cs, const char *ref, ctr_cb cb, void *arg)
 	c->ops->start(c, c->out.child_fd, c->err.child_fd, start_done);
 }
 
+/* Answer everyone waiting on @c's start, exit and removal: it will not come. */
+static void waiters_fail_all(struct ctr *c, int status, const char *msg)
+{
+	waiters_fire(&c->start_waiters, status, msg);
+	waiters_fire(&c->exit_waiters, status, msg);
+	waiters_fire(&c->remove_waiters, status, msg);
+}
+
 static void start_done(struct ctr *c, int status, const char *msg)
 {
-	char copy[SHOAL_ERR_LEN];
+	char copy[SHOAL_ERR_LEN + 64];
+	struct shoal_err err;
 
 	ctr_proc_close_child_fds(c);
 	if (status != 0) {
@@ -422,8 +430,9 @@ static void start_done(struct ctr *c, int status, const char *msg)
 											      : 128;
 		snprintf(c->pub.error, sizeof(c->pub.error), "%s", copy);
 		c->pub.finished_ns = (uint64_t)clock_now_ns();
-		ctr_save(c);
+		(void)ctr_save(c, NULL);
 		waiters_fire(&c->start_waiters, status, copy);
+		waiters_fire(&c->exit_waiters, 0, NULL); /* it is not running */
 		if (c->closing_handles)
 			ctr_proc_close_handles(c, c->on_closed);
 		else if (c->removing)
@@ -435,7 +444,15 @@ static void start_done(struct ctr *c, int status, const char *msg)
 	c->pub.started_ns = (uint64_t)clock_now_ns();
 	c->pub.finished_ns = 0;
 	c->pub.exit_code = 0;
-	ctr_save(c);
+	if (ctr_save(c, &err) != 0) {
+		/* A container the record does not know would be lost to the next
+		 * daemon: end it (its exit arrives as usual) and fail the start. */
+		snprintf(copy, sizeof(copy), "container started but its record was not saved: %s",
+			 err.msg);
+		ctr_proc_signal(c, SIGKILL, NULL);
+		waiters_fire(&c->start_waiters, SHOAL_EIO, copy);
+		return;
+	}
 	ctr_proc_health_start(c);
 	emit(c, CTR_EV_START);
 	waiters_fire(&c->start_waiters, 0, NULL);
@@ -459,6 +476,8 @@ void ctr_exited(struct ctr *c, int exit_code, const char *why)
 	c->pid_start = 0;
 	c->stopping = false;
 	c->busy = true;
+	c->cleaned = false;
+	ctr_proc_timer_stop(c);
 	c->ops->cleanup(c, exit_cleaned);
 }
 
@@ -471,8 +490,9 @@ static void exit_cleaned(struct ctr *c, int status, const char *msg)
 			 msg != NULL ? msg : "cleanup failed");
 	} else {
 		c->pub.state = CTR_EXITED;
+		c->cleaned = true;
 	}
-	ctr_save(c);
+	(void)ctr_save(c, NULL);
 	if (!c->cs->closing)
 		emit(c, CTR_EV_EXIT);
 	waiters_fire(&c->exit_waiters, 0, NULL);
@@ -502,8 +522,8 @@ void ctr_stop(struct containers *cs, const char *ref, int timeout_s, ctr_cb cb, 
 		cb(arg, SHOAL_ENOMEM, "out of memory");
 		return;
 	}
-	if (c->stopping)
-		return;
+	if (c->stopping || c->busy || c->pidfd < 0 || !ctr_proc_watching(c))
+		return; /* being stopped, or its exit is being handled: just wait */
 	if (timeout_s < 0)
 		timeout_s = c->pub.spec.stop_timeout >= 0 ? (int)c->pub.spec.stop_timeout : 10;
 	sig = c->pub.spec.stop_signal != NULL ? ctr_signal_parse(c->pub.spec.stop_signal) : SIGTERM;
@@ -603,8 +623,27 @@ static void remove_handles_closed(struct ctr *c)
 	emit(c, CTR_EV_REMOVE);
 	for (w = c->watches; w != NULL; w = w->next)
 		w->cb(w->arg, true);
+	waiters_fire(&c->start_waiters, SHOAL_ENOTFOUND, "the container was removed");
+	waiters_fire(&c->exit_waiters, 0, NULL);
 	waiters_fire(&c->remove_waiters, 0, NULL);
 	ctr_free(c);
+}
+
+static void remove_cleaned(struct ctr *c, int status, const char *msg)
+{
+	c->busy = false;
+	if (status != 0) {
+		/* Still dead: removing it again retries. */
+		c->removing = false;
+		c->pub.state = CTR_DEAD;
+		snprintf(c->pub.error, sizeof(c->pub.error), "%s",
+			 msg != NULL ? msg : "cleanup failed");
+		(void)ctr_save(c, NULL);
+		waiters_fire(&c->remove_waiters, SHOAL_EIO, c->pub.error);
+		return;
+	}
+	c->cleaned = true;
+	remove_finish(c);
 }
 
 static void remove_finish(struct ctr *c)
@@ -613,6 +652,13 @@ static void remove_finish(struct ctr *c)
 		return;
 	if (c->pub.state == CTR_RUNNING) {
 		ctr_proc_signal(c, SIGKILL, NULL);
+		return;
+	}
+	if (!c->cleaned) {
+		/* Dead, or left half-started by a crash: runc state, mount and
+		 * address may remain. Cleanup is idempotent: run it again. */
+		c->busy = true;
+		c->ops->cleanup(c, remove_cleaned);
 		return;
 	}
 	c->pub.state = CTR_REMOVING;
@@ -674,6 +720,9 @@ static void adopt(struct containers *cs, struct ctr *c)
 	struct shoal_err err;
 
 	c->ops = c->pub.driver == CTR_DRIVER_RUNC ? &ctr_runc_driver : &ctr_process_driver;
+	/* Only an exited container is known to be cleaned up; a created one
+	 * may be what a crash during its start left. */
+	c->cleaned = c->pub.state == CTR_EXITED;
 	if (c->pub.state == CTR_REMOVING || c->pub.state == CTR_DEAD) {
 		c->pub.state = CTR_DEAD;
 		return;
@@ -683,9 +732,18 @@ static void adopt(struct containers *cs, struct ctr *c)
 	if (ctr_has_address(c) && ctr_net(cs, NULL) != NULL &&
 	    netw_lookup(cs->net, c->pub.id, &c->pub.endpoint) == 0)
 		c->pub.has_endpoint = true;
-	if (c->pub.pid > 0 && c->pid_start != 0 && ctr_proc_starttime(c->pub.pid) == c->pid_start &&
-	    ctr_proc_adopt(c, &err) == 0) {
-		ctr_proc_health_start(c);
+	if (c->pub.pid > 0 && c->pid_start != 0 && ctr_proc_starttime(c->pub.pid) == c->pid_start) {
+		if (c->pub.driver == CTR_DRIVER_PROCESS)
+			c->pgid = c->pub.pid; /* its own session, hence group */
+		if (ctr_proc_adopt(c, &err) == 0) {
+			ctr_proc_health_start(c);
+			return;
+		}
+		/* Still running, but we cannot watch it (no fds, no disk?): do
+		 * not kill it; say so, and let a remove --force retry. */
+		c->pub.state = CTR_DEAD;
+		snprintf(c->pub.error, sizeof(c->pub.error), "could not re-adopt pid %d: %s",
+			 c->pub.pid, err.msg);
 		return;
 	}
 	/* It ended while we were away; its status went with its parent. */
@@ -694,6 +752,8 @@ static void adopt(struct containers *cs, struct ctr *c)
 		   "the container exited while the shoal daemon was not running; its exit code "
 		   "is unknown");
 }
+
+static void reap_orphans(uv_signal_t *h, int signum);
 
 int ctr_open(const struct ctr_config *cfg, struct containers **out, struct shoal_err *err)
 {
@@ -771,6 +831,10 @@ int ctr_open(const struct ctr_config *cfg, struct containers **out, struct shoal
 			cs->v[j] = cs->v[j - 1];
 			cs->v[j - 1] = t;
 		}
+	uv_signal_init(cfg->loop, &cs->sigchld);
+	cs->sigchld.data = cs;
+	cs->pending++; /* released when the signal handle has closed */
+	uv_signal_start(&cs->sigchld, reap_orphans, SIGCHLD);
 	for (size_t i = 0; i < cs->n; i++)
 		adopt(cs, cs->v[i]);
 	*out = cs;
@@ -808,11 +872,104 @@ bool ctr_has_address(const struct ctr *c)
 	return fs_exists(path);
 }
 
+int ctr_spawned(struct containers *cs, int pid, bool add)
+{
+	if (!add) {
+		for (size_t i = 0; i < cs->n_spawned; i++) {
+			if (cs->spawned[i] == pid) {
+				cs->spawned[i] = cs->spawned[--cs->n_spawned];
+				break;
+			}
+		}
+		return 0;
+	}
+	if (cs->n_spawned == cs->cap_spawned) {
+		size_t cap = cs->cap_spawned == 0 ? 16 : cs->cap_spawned * 2;
+		int *v = realloc(cs->spawned, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		cs->spawned = v;
+		cs->cap_spawned = cap;
+	}
+	cs->spawned[cs->n_spawned++] = pid;
+	return 0;
+}
+
+/* Ours to reap: not a libuv child, not a container init (ctr_proc.c reaps
+ * those through their pidfd). */
+static bool reapable(const struct containers *cs, int pid)
+{
+	for (size_t i = 0; i < cs->n_spawned; i++)
+		if (cs->spawned[i] == pid)
+			return false;
+	for (size_t i = 0; i < cs->n; i++)
+		if ((cs->v[i]->pub.pid == pid && cs->v[i]->pidfd >= 0) ||
+		    cs->v[i]->starting_pid == pid)
+			return false;
+	return true;
+}
+
+/* As child subreaper we inherit every orphan below us: a process-driver
+ * task's leftovers, a health probe's command whose `runc exec` was killed, a
+ * container init killed by `runc delete` after a failed start. Reap the
+ * zombies among our children that nobody else waits for. */
+static void reap_orphans(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	ctr_reap_orphans(h->data);
+}
+
+void ctr_reap_orphans(struct containers *cs)
+{
+	char path[64], buf[4096], state[8];
+	struct dirent *de;
+	DIR *tasks;
+
+	tasks = opendir("/proc/self/task");
+	if (tasks == NULL)
+		return;
+	while ((de = readdir(tasks)) != NULL) {
+		char *p, *end;
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%.16s/children", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		for (p = buf;; p = end) {
+			long pid = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (pid > 0 && reapable(cs, (int)pid) &&
+			    ctr_proc_stat_state((int)pid, state, sizeof(state)) == 0 &&
+			    state[0] == 'Z')
+				(void)waitpid((pid_t)pid, NULL, WNOHANG);
+		}
+	}
+	closedir(tasks);
+}
+
+static void sigchld_closed(uv_handle_t *h)
+{
+	ctr_release(h->data);
+}
+
 static void maybe_free(struct containers *cs)
 {
 	if (!cs->closing || cs->pending > 0 || cs->n > 0)
 		return;
 	netw_close(cs->net);
+	free(cs->spawned);
 	free(cs->v);
 	if (cs->close_cb != NULL)
 		cs->close_cb(cs->close_arg);
@@ -833,9 +990,7 @@ static void closed_one(struct ctr *c)
 	unlink_ctr(cs, c);
 	for (w = c->watches; w != NULL; w = w->next)
 		w->cb(w->arg, true);
-	waiters_fire(&c->start_waiters, SHOAL_ESHUTDOWN, "the daemon is shutting down");
-	waiters_fire(&c->exit_waiters, SHOAL_ESHUTDOWN, "the daemon is shutting down");
-	waiters_fire(&c->remove_waiters, SHOAL_ESHUTDOWN, "the daemon is shutting down");
+	waiters_fail_all(c, SHOAL_ESHUTDOWN, "the daemon is shutting down");
 	ctr_free(c);
 	maybe_free(cs);
 }
@@ -851,6 +1006,8 @@ void ctr_close(struct containers *cs, void (*cb)(void *arg), void *arg)
 	cs->close_cb = cb;
 	cs->close_arg = arg;
 	cs->pending++; /* held while handles are asked to close */
+	uv_signal_stop(&cs->sigchld);
+	uv_close((uv_handle_t *)&cs->sigchld, sigchld_closed); /* its hold: see ctr_open */
 	for (size_t i = cs->n; i-- > 0;)
 		ctr_proc_close_handles(cs->v[i], closed_one);
 	ctr_release(cs);

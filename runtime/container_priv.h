@@ -78,7 +78,11 @@ struct ctr {
 	struct oci_healthcheck health_check;
 	struct ctr_exec *exec; /* the driver's running probe */
 	int pgid;	       /* process driver: the task's process group */
+	int starting_pid;      /* runc: the init between create and the pidfd: not an orphan */
 	bool busy;	       /* a start or cleanup is in flight */
+	bool start_deferred;   /* a start waits for the last run's handles to close */
+	bool cleaned;	       /* the runtime holds nothing for it (runc state, mount, address) */
+	int closing_count;     /* handles closing now */
 	bool stopping;
 	bool removing;
 	bool closing_handles;
@@ -97,7 +101,10 @@ struct containers {
 	size_t n, cap;
 	struct netw_config net_cfg;
 	char net_dir[PATH_MAX], net_bridge[NETW_IFNAME_MAX], net_bip[64];
-	struct netw *net; /* opened on first use */
+	struct netw *net;    /* opened on first use */
+	uv_signal_t sigchld; /* reaps orphans re-parented to us (ctr_reap) */
+	int *spawned;	     /* pids of libuv children: theirs to reap, not ours */
+	size_t n_spawned, cap_spawned;
 	uint64_t next_token;
 	bool closing;
 	int pending; /* operations and handles still to finish before free */
@@ -109,10 +116,19 @@ struct containers {
 int ctr_started(struct ctr *c, int pid, struct shoal_err *err);
 
 /* container.c, for ctr_proc.c and the drivers. */
-void ctr_save(struct ctr *c);
+int ctr_save(struct ctr *c, struct shoal_err *err);
+void ctr_start_now(struct ctr *c); /* a deferred start, once closing_count is 0 */
 void ctr_exited(struct ctr *c, int exit_code, const char *why);
 void ctr_log_notify(struct ctr *c);
 void ctr_release(struct containers *cs); /* drop a cs->pending hold */
+
+/* Register (@add) or forget a pid spawned through uv_spawn: the orphan
+ * reaper must leave it to libuv. Returns 0 or -1 (no memory: the caller
+ * kills what it spawned). */
+int ctr_spawned(struct containers *cs, int pid, bool add);
+
+/* Reap the zombies among our children nobody waits for (also run on SIGCHLD). */
+void ctr_reap_orphans(struct containers *cs);
 
 /* The node's container network, opened on first use; NULL with @err set
  * when networking is off (SHOAL_ENOTFOUND) or cannot be set up. */

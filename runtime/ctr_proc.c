@@ -67,6 +67,11 @@ static int stat_field(int pid, int idx, char *out, size_t len)
 	return -1;
 }
 
+int ctr_proc_stat_state(int pid, char *out, size_t len)
+{
+	return stat_field(pid, 3, out, len);
+}
+
 uint64_t ctr_proc_starttime(int pid)
 {
 	char v[32];
@@ -107,10 +112,13 @@ static int exit_status(struct ctr *c, int *code)
 		*code = wait_code(info.exit_code);
 		return 0;
 	}
-	/* ...or it is a zombie: the pidfd keeps its pid from being reused, and
-	 * proc(5) field 52 holds the wait status. */
-	if (stat_field(c->pub.pid, 3, v, sizeof(v)) == 0 && v[0] == 'Z' &&
-	    stat_field(c->pub.pid, 52, v, sizeof(v)) == 0) {
+	/* ...or it is still a zombie, whose proc(5) field 52 holds the wait
+	 * status. The pid is ours only if its start time matches, and it is
+	 * still unreaped (so not reused) if the pidfd can signal it after. */
+	if (ctr_proc_starttime(c->pub.pid) == c->pid_start &&
+	    stat_field(c->pub.pid, 3, v, sizeof(v)) == 0 && v[0] == 'Z' &&
+	    stat_field(c->pub.pid, 52, v, sizeof(v)) == 0 &&
+	    pidfd_send_signal(c->pidfd, 0, NULL, 0) == 0) {
 		*code = wait_code(atoi(v));
 		return 0;
 	}
@@ -124,6 +132,11 @@ static void handle_closed(uv_handle_t *h)
 	struct ctr *c = h->data;
 
 	c->open_handles--;
+	c->closing_count--;
+	if (c->closing_count == 0 && c->start_deferred && !c->closing_handles && !c->cs->closing) {
+		ctr_start_now(c);
+		return;
+	}
 	if (c->closing_handles && c->open_handles == 0 && c->on_closed != NULL) {
 		void (*cb)(struct ctr *) = c->on_closed;
 
@@ -135,6 +148,7 @@ static void handle_closed(uv_handle_t *h)
 static void close_handle(struct ctr *c, uv_handle_t *h)
 {
 	h->data = c;
+	c->closing_count++;
 	uv_close(h, handle_closed);
 }
 
@@ -176,8 +190,10 @@ static void pipe_cb(uv_poll_t *h, int status, int events)
 
 	(void)status;
 	(void)events;
-	if (p->c->cs->closing)
+	if (p->c->cs->closing) {
+		uv_poll_stop(h); /* level-triggered: do not spin until it is closed */
 		return;
+	}
 	pipe_drain(p);
 }
 
@@ -273,6 +289,17 @@ void ctr_proc_close_stdio(struct ctr *c)
 }
 
 /* ---- the process ---- */
+
+void ctr_proc_timer_stop(struct ctr *c)
+{
+	if (c->timer_init)
+		uv_timer_stop(&c->timer);
+}
+
+bool ctr_proc_watching(const struct ctr *c)
+{
+	return c->pid_polling;
+}
 
 static void timer_ensure(struct ctr *c)
 {

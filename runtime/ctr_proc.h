@@ -23,6 +23,14 @@ int ctr_proc_signal(struct ctr *c, int sig, struct shoal_err *err);
 /* @sig now, SIGKILL after @grace_ms if still running. */
 void ctr_proc_stop(struct ctr *c, int sig, uint64_t grace_ms);
 
+/* The state letter of /proc/PID/stat ("R", "S", "Z", ...). Returns 0 or -1. */
+int ctr_proc_stat_state(int pid, char *out, size_t len);
+
+/* Stop the stop-grace / exit-retry timer. */
+void ctr_proc_timer_stop(struct ctr *c);
+/* True while the pidfd is polled (its exit not yet seen). */
+bool ctr_proc_watching(const struct ctr *c);
+
 /* Start the health checker if the container has a check. */
 void ctr_proc_health_start(struct ctr *c);
 

@@ -33,16 +33,6 @@ static int state_parse(const char *s, enum ctr_state *out)
 	return -1;
 }
 
-static json_t *strlist_json(const struct oci_strlist *l)
-{
-	json_t *a = json_array();
-	size_t i;
-
-	for (i = 0; a != NULL && i < l->n; i++)
-		json_array_append_new(a, json_string(l->items[i]));
-	return a;
-}
-
 int ctr_record_save(const struct container *c, const char *path, uint64_t pid_start,
 		    struct shoal_err *err)
 {
@@ -53,16 +43,16 @@ int ctr_record_save(const struct container *c, const char *path, uint64_t pid_st
 
 	if (spec == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
-	root =
-	    json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:o, s:{s:s, s:i, s:I, s:i, s:b, "
-		      "s:s, s:I, s:I}, s:i}",
-		      "Id", c->id, "Name", c->name, "Created", (json_int_t)c->created_ns, "Image",
-		      c->image_id.str, "ImageName", c->image_name, "Args", strlist_json(&c->args),
-		      "Driver", c->driver == CTR_DRIVER_RUNC ? "runc" : "process", "Spec", spec,
-		      "State", "Status", ctr_state_name(c->state), "Pid", c->pid, "PidStart",
-		      (json_int_t)pid_start, "ExitCode", c->exit_code, "OOMKilled", c->oom_killed,
-		      "Error", c->error, "StartedAt", (json_int_t)c->started_ns, "FinishedAt",
-		      (json_int_t)c->finished_ns, "RestartCount", c->restart_count);
+	root = json_pack(
+	    "{s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:o, s:{s:s, s:i, s:I, s:i, s:b, "
+	    "s:s, s:I, s:I}, s:i}",
+	    "Id", c->id, "Name", c->name, "Created", (json_int_t)c->created_ns, "Image",
+	    c->image_id.str, "ImageName", c->image_name, "Args", oci_strlist_to_json(&c->args),
+	    "Driver", c->driver == CTR_DRIVER_RUNC ? "runc" : "process", "Spec", spec, "State",
+	    "Status", ctr_state_name(c->state), "Pid", c->pid, "PidStart", (json_int_t)pid_start,
+	    "ExitCode", c->exit_code, "OOMKilled", c->oom_killed, "Error", c->error, "StartedAt",
+	    (json_int_t)c->started_ns, "FinishedAt", (json_int_t)c->finished_ns, "RestartCount",
+	    c->restart_count);
 	if (root == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	text = json_dumps(root, JSON_COMPACT);
@@ -72,28 +62,6 @@ int ctr_record_save(const struct container *c, const char *path, uint64_t pid_st
 	rv = fs_write_atomic(path, text, strlen(text), 0600, err);
 	free(text);
 	return rv;
-}
-
-static int strlist_from(json_t *a, struct oci_strlist *out)
-{
-	size_t i;
-	json_t *v;
-
-	if (!json_is_array(a))
-		return -1;
-	out->items = calloc(json_array_size(a) + 1, sizeof(char *));
-	if (out->items == NULL)
-		return -1;
-	json_array_foreach(a, i, v)
-	{
-		if (!json_is_string(v))
-			return -1;
-		out->items[i] = strdup(json_string_value(v));
-		if (out->items[i] == NULL)
-			return -1;
-		out->n = i + 1;
-	}
-	return 0;
 }
 
 int ctr_record_load(const char *path, struct container *c, uint64_t *pid_start,
@@ -145,7 +113,8 @@ int ctr_record_load(const char *path, struct container *c, uint64_t *pid_start,
 	c->oom_killed = oom != 0;
 	c->restart_count = restarts;
 	*pid_start = (uint64_t)pstart;
-	if (strlist_from(args, &c->args) != 0) {
+	if (!json_is_array(args) ||
+	    oci_strlist_from_json(args, SIZE_MAX, "Args", &c->args, NULL) != 0) {
 		rv = shoal_errf(err, SHOAL_EPROTO, "%s: Args is not a list of strings", path);
 		goto out;
 	}

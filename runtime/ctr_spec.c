@@ -23,15 +23,6 @@ static int nomem(struct shoal_err *err)
 	return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 }
 
-static void strlist_free(struct oci_strlist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
-}
-
 /* ---- signals ---- */
 
 static const struct {
@@ -273,7 +264,7 @@ static int get_strslice(const json_t *obj, const char *key, const char *name,
 			return nomem(err);
 		rv = take_string(v, name, &out->items[0], err);
 		if (rv != 0) {
-			strlist_free(out);
+			oci_strlist_free(out);
 			return rv;
 		}
 		out->n = 1;
@@ -295,7 +286,7 @@ static int get_strslice(const json_t *obj, const char *key, const char *name,
 		snprintf(item, sizeof(item), "%s[%zu]", name, i);
 		rv = take_string(json_array_get(v, i), item, &out->items[i], err);
 		if (rv != 0) {
-			strlist_free(out);
+			oci_strlist_free(out);
 			return rv;
 		}
 		out->n = i + 1;
@@ -535,7 +526,7 @@ static int parse_entry_cmd(const json_t *body, struct ctr_spec *s, struct shoal_
 		return rv;
 	/* --entrypoint "" arrives as [""]: set, and empty. */
 	if (s->entrypoint.n == 1 && s->entrypoint.items[0][0] == '\0')
-		strlist_free(&s->entrypoint);
+		oci_strlist_free(&s->entrypoint);
 	rv = get_strslice(body, "Cmd", "Cmd", &s->cmd, NULL, err);
 	if (rv != 0)
 		return rv;
@@ -589,11 +580,6 @@ static bool user_ok(const char *u)
 	return true;
 }
 
-static int cmp_label(const void *a, const void *b)
-{
-	return strcmp(((const struct oci_label *)a)->key, ((const struct oci_label *)b)->key);
-}
-
 static int parse_labels(const json_t *body, struct ctr_spec *s, struct shoal_err *err)
 {
 	json_t *obj, *v;
@@ -625,7 +611,7 @@ static int parse_labels(const json_t *body, struct ctr_spec *s, struct shoal_err
 		if (l->key == NULL)
 			return nomem(err);
 	}
-	qsort(s->labels, s->n_labels, sizeof(*s->labels), cmp_label);
+	qsort(s->labels, s->n_labels, sizeof(*s->labels), oci_label_cmp);
 	return 0;
 }
 
@@ -1178,18 +1164,6 @@ int ctr_spec_parse(const json_t *body, struct ctr_spec *out, struct shoal_err *e
 
 /* ---- back to JSON ---- */
 
-static json_t *strlist_json(const struct oci_strlist *l)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; a != NULL && i < l->n; i++)
-		if (json_array_append_new(a, json_string(l->items[i])) != 0) {
-			json_decref(a);
-			return NULL;
-		}
-	return a;
-}
-
 /* json_object_set_new that remembers a failure in *@ok. */
 static void put(json_t *obj, const char *key, json_t *v, bool *ok)
 {
@@ -1243,8 +1217,8 @@ static json_t *host_config_json(const struct ctr_spec *s, bool *ok)
 			*ok = false;
 	}
 	put(hc, "Ulimits", ul, ok);
-	put(hc, "CapAdd", strlist_json(&s->cap_add), ok);
-	put(hc, "CapDrop", strlist_json(&s->cap_drop), ok);
+	put(hc, "CapAdd", oci_strlist_to_json(&s->cap_add), ok);
+	put(hc, "CapDrop", oci_strlist_to_json(&s->cap_drop), ok);
 	put(hc, "NetworkMode", json_string(s->network_none ? "none" : "default"), ok);
 	put(log, "Type", json_string("json-file"), ok);
 	if (s->log_max_size > 0) {
@@ -1267,9 +1241,10 @@ json_t *ctr_spec_to_json(const struct ctr_spec *s)
 	bool ok = true;
 
 	put(o, "Image", json_string(s->image), &ok);
-	put(o, "Entrypoint", s->entrypoint_set ? strlist_json(&s->entrypoint) : json_null(), &ok);
-	put(o, "Cmd", s->cmd.n > 0 ? strlist_json(&s->cmd) : json_null(), &ok);
-	put(o, "Env", strlist_json(&s->env), &ok);
+	put(o, "Entrypoint", s->entrypoint_set ? oci_strlist_to_json(&s->entrypoint) : json_null(),
+	    &ok);
+	put(o, "Cmd", s->cmd.n > 0 ? oci_strlist_to_json(&s->cmd) : json_null(), &ok);
+	put(o, "Env", oci_strlist_to_json(&s->env), &ok);
 	put(o, "WorkingDir", opt_string(s->workdir), &ok);
 	put(o, "User", opt_string(s->user), &ok);
 	put(o, "Hostname", opt_string(s->hostname), &ok);
@@ -1282,7 +1257,7 @@ json_t *ctr_spec_to_json(const struct ctr_spec *s)
 	if (h->test.n > 0 || h->interval_ns != 0 || h->timeout_ns != 0 || h->start_period_ns != 0 ||
 	    h->start_interval_ns != 0 || h->retries != 0) {
 		json_t *hc = json_object();
-		put(hc, "Test", strlist_json(&h->test), &ok);
+		put(hc, "Test", oci_strlist_to_json(&h->test), &ok);
 		put(hc, "Interval", json_integer(h->interval_ns), &ok);
 		put(hc, "Timeout", json_integer(h->timeout_ns), &ok);
 		put(hc, "StartPeriod", json_integer(h->start_period_ns), &ok);
@@ -1309,32 +1284,16 @@ static int dup_str(const char *src, char **dst)
 	return *dst == NULL ? -1 : 0;
 }
 
-static int dup_list(const struct oci_strlist *src, struct oci_strlist *dst)
-{
-	dst->items = NULL;
-	dst->n = 0;
-	if (src->n == 0)
-		return 0;
-	dst->items = calloc(src->n, sizeof(*dst->items));
-	if (dst->items == NULL)
-		return -1;
-	for (size_t i = 0; i < src->n; i++) {
-		if (dup_str(src->items[i], &dst->items[i]) != 0)
-			return -1;
-		dst->n = i + 1;
-	}
-	return 0;
-}
-
 static int copy_fields(const struct ctr_spec *src, struct ctr_spec *d)
 {
 	if (dup_str(src->name, &d->name) || dup_str(src->image, &d->image) ||
-	    dup_list(&src->entrypoint, &d->entrypoint) || dup_list(&src->cmd, &d->cmd) ||
-	    dup_list(&src->env, &d->env) || dup_str(src->workdir, &d->workdir) ||
-	    dup_str(src->user, &d->user) || dup_str(src->hostname, &d->hostname) ||
-	    dup_str(src->stop_signal, &d->stop_signal) ||
-	    dup_list(&src->health.test, &d->health.test) || dup_list(&src->cap_add, &d->cap_add) ||
-	    dup_list(&src->cap_drop, &d->cap_drop))
+	    oci_strlist_copy(&src->entrypoint, &d->entrypoint) ||
+	    oci_strlist_copy(&src->cmd, &d->cmd) || oci_strlist_copy(&src->env, &d->env) ||
+	    dup_str(src->workdir, &d->workdir) || dup_str(src->user, &d->user) ||
+	    dup_str(src->hostname, &d->hostname) || dup_str(src->stop_signal, &d->stop_signal) ||
+	    oci_strlist_copy(&src->health.test, &d->health.test) ||
+	    oci_strlist_copy(&src->cap_add, &d->cap_add) ||
+	    oci_strlist_copy(&src->cap_drop, &d->cap_drop))
 		return -1;
 	if (src->n_labels > 0) {
 		d->labels = calloc(src->n_labels, sizeof(*d->labels));
@@ -1398,9 +1357,9 @@ void ctr_spec_free(struct ctr_spec *s)
 		return;
 	free(s->name);
 	free(s->image);
-	strlist_free(&s->entrypoint);
-	strlist_free(&s->cmd);
-	strlist_free(&s->env);
+	oci_strlist_free(&s->entrypoint);
+	oci_strlist_free(&s->cmd);
+	oci_strlist_free(&s->env);
 	free(s->workdir);
 	free(s->user);
 	free(s->hostname);
@@ -1410,7 +1369,7 @@ void ctr_spec_free(struct ctr_spec *s)
 	}
 	free(s->labels);
 	free(s->stop_signal);
-	strlist_free(&s->health.test);
+	oci_strlist_free(&s->health.test);
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		free(s->mounts[i].source);
 		free(s->mounts[i].target);
@@ -1419,7 +1378,7 @@ void ctr_spec_free(struct ctr_spec *s)
 	for (size_t i = 0; i < s->n_rlimits; i++)
 		free(s->rlimits[i].type);
 	free(s->rlimits);
-	strlist_free(&s->cap_add);
-	strlist_free(&s->cap_drop);
+	oci_strlist_free(&s->cap_add);
+	oci_strlist_free(&s->cap_drop);
 	memset(s, 0, sizeof(*s));
 }

@@ -94,8 +94,10 @@ static void process_start(struct ctr *c, int out_fd, int err_fd,
 	if (rv == 0) {
 		c->pgid = pid;
 		rv = ctr_started(c, pid, &err);
-		if (rv != 0)
+		if (rv != 0) {
 			kill(-pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
 	}
 	if (rv != 0) {
 		done(c, rv, err.msg);
@@ -130,6 +132,13 @@ struct ctr_exec {
 	int sig;
 };
 
+static void probe_kill(struct ctr_exec *ex)
+{
+	/* The probe runs in its own session (UV_PROCESS_DETACHED): end it all. */
+	if (ex->proc.pid > 0)
+		kill(-ex->proc.pid, SIGKILL);
+}
+
 static void probe_closed(uv_handle_t *h)
 {
 	struct ctr_exec *ex = h->data;
@@ -149,6 +158,8 @@ static void probe_exit(uv_process_t *p, int64_t status, int sig)
 	size_t len = 0;
 
 	uv_timer_stop(&ex->timer);
+	ctr_spawned(ex->cs, ex->proc.pid, false);
+	probe_kill(ex); /* what it left behind */
 	if (ex->cancelled) {
 		ex->done(ex->arg, -1, "", 0);
 	} else {
@@ -179,7 +190,7 @@ static void probe_timeout(uv_timer_t *t)
 	struct ctr_exec *ex = t->data;
 
 	ex->timed_out = true;
-	uv_process_kill(&ex->proc, SIGKILL);
+	probe_kill(ex);
 }
 
 static void process_exec(struct ctr *c, const char *const *argv, uint64_t timeout_ms,
@@ -220,6 +231,7 @@ static void process_exec(struct ctr *c, const char *const *argv, uint64_t timeou
 	opts.stdio = stdio;
 	opts.stdio_count = 3;
 	opts.exit_cb = probe_exit;
+	opts.flags = UV_PROCESS_DETACHED;
 	ex->proc.data = ex;
 	rv = uv_spawn(c->cs->cfg.loop, &ex->proc, &opts);
 	bundle_process_free(&proc);
@@ -230,6 +242,8 @@ static void process_exec(struct ctr *c, const char *const *argv, uint64_t timeou
 		done(arg, -1, "the health check could not start", 32);
 		return;
 	}
+	if (ctr_spawned(c->cs, ex->proc.pid, true) != 0)
+		probe_kill(ex);
 	uv_timer_init(c->cs->cfg.loop, &ex->timer);
 	ex->timer.data = ex;
 	uv_timer_start(&ex->timer, probe_timeout, timeout_ms, 0);
@@ -241,7 +255,7 @@ static void process_exec_cancel(struct ctr *c)
 	if (c->exec == NULL)
 		return;
 	c->exec->cancelled = true;
-	uv_process_kill(&c->exec->proc, SIGKILL);
+	probe_kill(c->exec);
 	c->exec = NULL;
 }
 

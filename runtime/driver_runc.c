@@ -34,6 +34,8 @@ struct runc_cmd {
 	bool timed_out;
 	bool exited;
 	int closing; /* handles still to close */
+	int pid;
+	char pid_file[PATH_MAX]; /* runc exec --pid-file: the probe inside */
 };
 
 /* A health probe in flight (c->exec). */
@@ -70,6 +72,7 @@ static void cmd_exit(uv_process_t *p, int64_t status, int sig)
 	struct runc_cmd *cmd = p->data;
 
 	cmd->exited = true;
+	ctr_spawned(cmd->cs, cmd->pid, false);
 	if (cmd->timer_on) {
 		uv_timer_stop(&cmd->timer);
 		cmd->closing++;
@@ -80,12 +83,29 @@ static void cmd_exit(uv_process_t *p, int64_t status, int sig)
 	uv_close((uv_handle_t *)p, cmd_free);
 }
 
+/* Kill what @cmd runs: for `runc exec`, the process inside first (runc does
+ * not forward SIGKILL), then runc itself. */
+static void cmd_kill(struct runc_cmd *cmd)
+{
+	char *text = NULL;
+	size_t len;
+	int pid;
+
+	if (cmd->exited)
+		return;
+	if (cmd->pid_file[0] != '\0' && fs_read_all(cmd->pid_file, 64, &text, &len, NULL) == 0 &&
+	    (pid = atoi(text)) > 0)
+		kill(pid, SIGKILL);
+	free(text);
+	uv_process_kill(&cmd->proc, SIGKILL);
+}
+
 static void cmd_timeout(uv_timer_t *t)
 {
 	struct runc_cmd *cmd = t->data;
 
 	cmd->timed_out = true;
-	uv_process_kill(&cmd->proc, SIGKILL);
+	cmd_kill(cmd);
 }
 
 /* Spawn @argv (NULL-terminated) with stdio @fds[3] (-1: /dev/null). */
@@ -129,6 +149,9 @@ static int cmd_run(struct ctr *c, char **argv, const int fds[3], uint64_t timeou
 	}
 	c->cs->pending++;
 	cmd->closing = 1;
+	cmd->pid = cmd->proc.pid;
+	if (ctr_spawned(c->cs, cmd->pid, true) != 0)
+		uv_process_kill(&cmd->proc, SIGKILL); /* libuv reaps it; cb reports the failure */
 	if (timeout_ms > 0) {
 		uv_timer_init(c->cs->cfg.loop, &cmd->timer);
 		cmd->timer.data = cmd;
@@ -266,6 +289,7 @@ static void started_cb(struct runc_cmd *cmd, int64_t status, int sig)
 		start_fail(op, SHOAL_EIO, err.msg);
 		return;
 	}
+	c->starting_pid = 0;
 	op->done(c, 0, NULL);
 	free(op);
 }
@@ -291,6 +315,7 @@ static void created_cb(struct runc_cmd *cmd, int64_t status, int sig)
 		return;
 	}
 	free(text);
+	c->starting_pid = op->pid; /* our child now: ctr_started() takes it over */
 	if (c->cs->cfg.net != NULL && !c->pub.spec.network_none) {
 		struct netw *net = ctr_net(c->cs, &err);
 
@@ -409,9 +434,15 @@ static bool oom_killed(const struct ctr *c)
 	size_t len;
 	bool oom = false;
 
+	/* cgroup v1 (this platform), else v2's memory.events. */
 	snprintf(path, sizeof(path), "/sys/fs/cgroup/memory/shoal/%s/memory.oom_control",
 		 c->pub.id);
-	if (fs_read_all(path, 4096, &text, &len, NULL) == 0) {
+	if (fs_read_all(path, 4096, &text, &len, NULL) != 0) {
+		snprintf(path, sizeof(path), "/sys/fs/cgroup/shoal/%s/memory.events", c->pub.id);
+		if (fs_read_all(path, 4096, &text, &len, NULL) != 0)
+			text = NULL;
+	}
+	if (text != NULL) {
 		p = strstr(text, "oom_kill ");
 		oom = p != NULL && atoi(p + 9) > 0;
 	}
@@ -446,6 +477,11 @@ static void deleted_cb(struct runc_cmd *cmd, int64_t status, int sig)
 		snprintf(op->msg, sizeof(op->msg), "%s", err.msg);
 	}
 	c->pub.has_endpoint = false;
+	if (c->starting_pid != 0) {
+		/* The init of a failed start, killed by runc delete: reap it. */
+		c->starting_pid = 0;
+		ctr_reap_orphans(c->cs);
+	}
 	if (op->start != NULL) {
 		/* The start's own error is the one to report. */
 		op->start->done(c, op->start->status, op->start->msg);
@@ -513,18 +549,20 @@ static void start_fail(struct start_op *op, int status, const char *msg)
 static void probe_cb(struct runc_cmd *cmd, int64_t status, int sig)
 {
 	struct ctr_exec *ex = cmd->arg;
-	struct ctr *c = cmd->c;
+	struct ctr *c;
 	char path[PATH_MAX], *text = NULL;
 	size_t len = 0;
 	int code;
 
-	if (c->exec == ex)
-		c->exec = NULL;
 	if (ex->cancelled) {
+		/* The container may be gone by now: do not touch it. */
 		ex->done(ex->arg, -1, "", 0);
 		free(ex);
 		return;
 	}
+	c = cmd->c;
+	if (c->exec == ex)
+		c->exec = NULL;
 	ctr_path(c, "health.out", path);
 	if (fs_read_all(path, 1u << 20, &text, &len, NULL) != 0)
 		len = 0;
@@ -549,7 +587,7 @@ static void runc_exec(struct ctr *c, const char *const *args, uint64_t timeout_m
 		      void *arg)
 {
 	struct ctr_exec *ex = calloc(1, sizeof(*ex));
-	char *argv[RUNC_ARGS_MAX + 64], path[PATH_MAX];
+	char *argv[RUNC_ARGS_MAX + 64], path[PATH_MAX], pidf[PATH_MAX];
 	struct shoal_err err;
 	_cleanup_close_ int out = -1;
 	int fds[3];
@@ -564,7 +602,11 @@ static void runc_exec(struct ctr *c, const char *const *args, uint64_t timeout_m
 	ctr_path(c, "health.out", path);
 	out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ctr_path(c, "runc.log", c->runc_log);
+	ctr_path(c, "health.pid", pidf);
+	unlink(pidf);
 	n = runc_argv(c, argv, "exec");
+	argv[n++] = "--pid-file";
+	argv[n++] = pidf;
 	argv[n++] = c->pub.id;
 	for (i = 0; args[i] != NULL && n < ARRAY_SIZE(argv) - 1; i++)
 		argv[n++] = unconst(args[i]);
@@ -577,6 +619,7 @@ static void runc_exec(struct ctr *c, const char *const *args, uint64_t timeout_m
 		return;
 	}
 	ex->cmd->timeout_ms = timeout_ms;
+	snprintf(ex->cmd->pid_file, sizeof(ex->cmd->pid_file), "%s", pidf);
 	c->exec = ex;
 }
 
@@ -585,8 +628,7 @@ static void runc_exec_cancel(struct ctr *c)
 	if (c->exec == NULL)
 		return;
 	c->exec->cancelled = true;
-	if (!c->exec->cmd->exited)
-		uv_process_kill(&c->exec->cmd->proc, SIGKILL);
+	cmd_kill(c->exec->cmd);
 	c->exec = NULL;
 }
 

@@ -71,15 +71,6 @@ const char *health_status_name(enum health_status s)
 
 /* ---- checks: validation, merging, argv ---- */
 
-static void strlist_free(struct oci_strlist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
-}
-
 static int check_test(const struct oci_strlist *t, struct shoal_err *err)
 {
 	if (t->n == 0)
@@ -131,46 +122,26 @@ static int check_check(const struct oci_healthcheck *c, struct shoal_err *err)
 	return rv;
 }
 
-/* The probe's argv for a checked test: CMD's arguments, or sh -c for CMD-SHELL. */
+/* The probe's argv for a checked test: CMD's arguments, or sh -c for
+ * CMD-SHELL. Built by pushes, so NULL-terminated for exec. */
 static int build_argv(const struct oci_strlist *t, struct oci_strlist *argv)
 {
-	bool shell = strcmp(t->items[0], "CMD-SHELL") == 0;
-	size_t n = shell ? 3 : t->n - 1;
+	int rv = 0;
 
-	argv->n = 0;
-	argv->items = calloc(n + 1, sizeof(*argv->items));
-	if (argv->items == NULL)
-		return SHOAL_ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		const char *s = shell ? (i == 0	  ? "/bin/sh"
-					 : i == 1 ? "-c"
-						  : t->items[1])
-				      : t->items[i + 1];
-		argv->items[i] = strdup(s);
-		if (argv->items[i] == NULL) {
-			strlist_free(argv);
-			return SHOAL_ENOMEM;
-		}
-		argv->n = i + 1;
+	*argv = (struct oci_strlist){0};
+	if (strcmp(t->items[0], "CMD-SHELL") == 0) {
+		rv = oci_strlist_push(argv, "/bin/sh");
+		if (rv == 0)
+			rv = oci_strlist_push(argv, "-c");
+		if (rv == 0)
+			rv = oci_strlist_push(argv, t->items[1]);
+	} else {
+		for (size_t i = 1; rv == 0 && i < t->n; i++)
+			rv = oci_strlist_push(argv, t->items[i]);
 	}
-	return 0;
-}
-
-static int strlist_copy(const struct oci_strlist *from, struct oci_strlist *to)
-{
-	to->n = 0;
-	to->items = calloc(from->n + 1, sizeof(*to->items));
-	if (to->items == NULL)
-		return SHOAL_ENOMEM;
-	for (size_t i = 0; i < from->n; i++) {
-		to->items[i] = strdup(from->items[i]);
-		if (to->items[i] == NULL) {
-			strlist_free(to);
-			return SHOAL_ENOMEM;
-		}
-		to->n = i + 1;
-	}
-	return 0;
+	if (rv != 0)
+		oci_strlist_free(argv);
+	return rv;
 }
 
 static int64_t pick(int64_t spec, int64_t image)
@@ -204,7 +175,7 @@ int health_resolve(const struct oci_healthcheck *spec, const struct oci_healthch
 	if (rv != 0)
 		return rv;
 	*out = m;
-	if (strlist_copy(&m.test, &out->test) != 0) {
+	if (oci_strlist_copy(&m.test, &out->test) != 0) {
 		memset(out, 0, sizeof(*out));
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	}
@@ -218,9 +189,9 @@ int health_resolve(const struct oci_healthcheck *spec, const struct oci_healthch
 void health_resolve_free(struct oci_healthcheck *out, struct oci_strlist *argv)
 {
 	if (out != NULL)
-		strlist_free(&out->test);
+		oci_strlist_free(&out->test);
 	if (argv != NULL)
-		strlist_free(argv);
+		oci_strlist_free(argv);
 }
 
 /* ---- the checker ---- */

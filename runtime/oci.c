@@ -150,8 +150,10 @@ static int get_uint(const json_t *obj, const char *key, bool required, const cha
 	return 0;
 }
 
-static void strlist_free(struct oci_strlist *l)
+void oci_strlist_free(struct oci_strlist *l)
 {
+	if (l == NULL)
+		return;
 	for (size_t i = 0; i < l->n; i++)
 		free(l->items[i]);
 	free(l->items);
@@ -159,11 +161,52 @@ static void strlist_free(struct oci_strlist *l)
 	l->n = 0;
 }
 
-/* An array of at most @max strings at @key; absent or null gives an empty list. */
-static int get_strlist(const json_t *obj, const char *key, size_t max, const char *what,
-		       struct oci_strlist *out, struct shoal_err *err)
+int oci_strlist_push(struct oci_strlist *l, const char *s)
 {
-	const json_t *v = json_object_get(obj, key);
+	char **items;
+	char *d = strdup(s);
+
+	if (d == NULL)
+		return SHOAL_ENOMEM;
+	items = realloc(l->items, (l->n + 2) * sizeof(*items));
+	if (items == NULL) {
+		free(d);
+		return SHOAL_ENOMEM;
+	}
+	l->items = items;
+	l->items[l->n++] = d;
+	l->items[l->n] = NULL;
+	return 0;
+}
+
+int oci_strlist_push_all(struct oci_strlist *l, const struct oci_strlist *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		if (oci_strlist_push(l, src->items[i]) != 0)
+			return SHOAL_ENOMEM;
+	return 0;
+}
+
+int oci_strlist_copy(const struct oci_strlist *src, struct oci_strlist *dst)
+{
+	dst->n = 0;
+	dst->items = calloc(src->n + 1, sizeof(*dst->items));
+	if (dst->items == NULL)
+		return SHOAL_ENOMEM;
+	for (size_t i = 0; i < src->n; i++) {
+		dst->items[i] = strdup(src->items[i]);
+		if (dst->items[i] == NULL) {
+			oci_strlist_free(dst);
+			return SHOAL_ENOMEM;
+		}
+		dst->n = i + 1;
+	}
+	return 0;
+}
+
+int oci_strlist_from_json(const json_t *v, size_t max, const char *what, struct oci_strlist *out,
+			  struct shoal_err *err)
+{
 	size_t n;
 
 	out->items = NULL;
@@ -171,33 +214,52 @@ static int get_strlist(const json_t *obj, const char *key, size_t max, const cha
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_array(v))
-		return shoal_errf(err, SHOAL_EPROTO, "%s: %s must be an array of strings", what,
-				  key);
+		return shoal_errf(err, SHOAL_EPROTO, "%s must be an array of strings", what);
 	n = json_array_size(v);
 	if (n > max)
-		return shoal_errf(err, SHOAL_ETOOBIG, "%s: %s has %zu entries, more than %zu", what,
-				  key, n, max);
-	if (n == 0)
-		return 0;
-	out->items = calloc(n, sizeof(*out->items));
+		return shoal_errf(err, SHOAL_ETOOBIG, "%s has %zu entries, more than %zu", what, n,
+				  max);
+	out->items = calloc(n + 1, sizeof(*out->items));
 	if (out->items == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		const json_t *e = json_array_get(v, i);
 		if (!json_is_string(e) || json_string_length(e) > OCI_MAX_STRING) {
-			strlist_free(out);
+			oci_strlist_free(out);
 			return shoal_errf(err, SHOAL_EPROTO,
-					  "%s: %s[%zu] must be a string of at most %u bytes", what,
-					  key, i, OCI_MAX_STRING);
+					  "%s[%zu] must be a string of at most %u bytes", what, i,
+					  OCI_MAX_STRING);
 		}
 		out->items[i] = strdup(json_string_value(e));
 		if (out->items[i] == NULL) {
-			strlist_free(out);
+			oci_strlist_free(out);
 			return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 		}
 		out->n = i + 1;
 	}
 	return 0;
+}
+
+json_t *oci_strlist_to_json(const struct oci_strlist *l)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < l->n; i++)
+		if (json_array_append_new(a, json_string(l->items[i])) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
+/* An array of at most @max strings at @key; absent or null gives an empty list. */
+static int get_strlist(const json_t *obj, const char *key, size_t max, const char *what,
+		       struct oci_strlist *out, struct shoal_err *err)
+{
+	char name[256];
+
+	snprintf(name, sizeof(name), "%s: %s", what, key);
+	return oci_strlist_from_json(json_object_get(obj, key), max, name, out, err);
 }
 
 /* "schemaVersion": 2, required. */
@@ -543,16 +605,16 @@ void oci_config_free(struct oci_config *c)
 	free(c->user);
 	free(c->working_dir);
 	free(c->stop_signal);
-	strlist_free(&c->entrypoint);
-	strlist_free(&c->cmd);
-	strlist_free(&c->env);
-	strlist_free(&c->exposed_ports);
+	oci_strlist_free(&c->entrypoint);
+	oci_strlist_free(&c->cmd);
+	oci_strlist_free(&c->env);
+	oci_strlist_free(&c->exposed_ports);
 	for (size_t i = 0; i < c->n_labels; i++) {
 		free(c->labels[i].key);
 		free(c->labels[i].value);
 	}
 	free(c->labels);
-	strlist_free(&c->healthcheck.test);
+	oci_strlist_free(&c->healthcheck.test);
 	free(c->diff_ids);
 	memset(c, 0, sizeof(*c));
 }
@@ -562,7 +624,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int cmp_label(const void *a, const void *b)
+int oci_label_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct oci_label *)a)->key, ((const struct oci_label *)b)->key);
 }
@@ -687,7 +749,7 @@ static int parse_labels(const json_t *cfg, struct oci_config *c, struct shoal_er
 		if (l->key == NULL || l->value == NULL)
 			return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	}
-	qsort(c->labels, c->n_labels, sizeof(*c->labels), cmp_label);
+	qsort(c->labels, c->n_labels, sizeof(*c->labels), oci_label_cmp);
 	return 0;
 }
 
@@ -841,8 +903,8 @@ void oci_docker_save_free(struct oci_docker_save *s)
 		return;
 	for (size_t i = 0; i < s->n_images; i++) {
 		free(s->images[i].config);
-		strlist_free(&s->images[i].tags);
-		strlist_free(&s->images[i].layers);
+		oci_strlist_free(&s->images[i].tags);
+		oci_strlist_free(&s->images[i].layers);
 	}
 	free(s->images);
 	memset(s, 0, sizeof(*s));

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "lib/err.h"
 #include "runtime/digest.h"
 
@@ -59,6 +61,40 @@ struct oci_label {
 	char *key;
 	char *value;
 };
+
+/* String lists. Those made by oci_strlist_push(), oci_strlist_push_all(),
+ * oci_strlist_copy() and oci_strlist_from_json() keep items NULL-terminated
+ * (items[n] == NULL whenever items is not NULL), so args and env can go to
+ * exec as they are. An empty list may have items NULL. */
+
+/* Free @l's strings and array and leave it empty; @l may be NULL. */
+void oci_strlist_free(struct oci_strlist *l);
+
+/* Append a copy of @s. Returns 0, or SHOAL_ENOMEM with @l unchanged. */
+int oci_strlist_push(struct oci_strlist *l, const char *s);
+
+/* Append copies of every string of @src, in order. Returns 0, or
+ * SHOAL_ENOMEM with only some of them appended (free @l). */
+int oci_strlist_push_all(struct oci_strlist *l, const struct oci_strlist *src);
+
+/* Fill *@dst, which is overwritten (not freed), with copies of @src's
+ * strings; items is allocated even for an empty @src. Returns 0, or
+ * SHOAL_ENOMEM with *@dst empty. */
+int oci_strlist_copy(const struct oci_strlist *src, struct oci_strlist *dst);
+
+/* @v, a JSON array of at most @max strings of at most OCI_MAX_STRING bytes
+ * each, into *@out, which is overwritten (not freed); NULL or JSON null gives
+ * an empty list. Returns 0, or SHOAL_EPROTO, SHOAL_ETOOBIG or SHOAL_ENOMEM
+ * with *@out empty and a message starting with @what, the name of the list
+ * ("image config: config.Cmd must be an array of strings"). */
+int oci_strlist_from_json(const json_t *v, size_t max, const char *what, struct oci_strlist *out,
+			  struct shoal_err *err);
+
+/* A new JSON array of @l's strings, or NULL when out of memory. */
+json_t *oci_strlist_to_json(const struct oci_strlist *l);
+
+/* A qsort() comparator ordering struct oci_label by key. */
+int oci_label_cmp(const void *a, const void *b);
 
 struct oci_platform {
 	char *os;	    /* "linux" */

@@ -184,6 +184,66 @@ r = eval(sys.argv[1])
 print(r if isinstance(r, (str, int)) and not isinstance(r, bool) else json.dumps(r))' "$1"
 }
 
+# mkbody EXTRA_JSON CMD...: a create body for the demo image running CMD,
+# with EXTRA_JSON's members merged in (objects one level deep).
+mkbody() {
+	python3 -c '
+import json, sys
+b = {"Image": "shoal-demo:latest", "Cmd": sys.argv[2:]}
+for k, v in json.loads(sys.argv[1]).items():
+    if isinstance(v, dict) and isinstance(b.get(k), dict):
+        b[k].update(v)
+    else:
+        b[k] = v
+print(json.dumps(b))' "$@"
+}
+
+# create NAME CTR BODY: POST /containers/create?name=CTR; sets CID on 201.
+create() {
+	CID=
+	call "$1" POST "/containers/create?name=$2" -H 'Content-Type: application/json' -d "$3"
+	[ "$CODE" = 201 ] || return 1
+	CID=$(jpy "j['Id']" <<<"$BODY")
+	echo "$CID" >>"$T/ctr-ids"
+}
+
+# field NAME REF EXPR: EXPR (Python, j = the inspect document) of container REF.
+field() {
+	local out
+	out=$(api "$1" GET "/containers/$2/json") || return 1
+	[[ "$out" == *"HTTP 200" ]] || return 1
+	jpy "$3" <<<"${out%HTTP *}"
+}
+
+state_is() { [ "$(field "$1" "$2" "j['State']['Status']")" = "$3" ]; }
+
+# start NAME REF: 204 expected; the container's process is tracked for cleanup.
+start() {
+	local pid
+	call "$1" POST "/containers/$2/start"
+	[ "$CODE" = 204 ] || return 1
+	pid=$(field "$1" "$2" "j['State']['Pid']")
+	[ -n "$pid" ] && [ "$pid" -gt 0 ] && ctr_track "$pid"
+	return 0
+}
+
+# leftovers NAME DRIVER ID...: the mounts, files, runc state (DRIVER runc)
+# and cgroups of containers ID... that daemon NAME may have left, one per line.
+leftovers() {
+	local d=$1 drv=$2 st=$T/$1/state id
+	shift 2
+	grep -F " $st/" "/proc/$(daemon_pid "$d")/mountinfo" | awk '{print "mount " $5}'
+	ls "$st/containers" 2>/dev/null | sed 's/^/file /'
+	if [ "$drv" = runc ]; then
+		for r in "$st/containers/.runc" "$st/runc"; do
+			[ -d "$r" ] && runc --root "$r" list -q 2>/dev/null | sed 's/^/runc /'
+		done
+	fi
+	for id in "$@"; do
+		ls -d /sys/fs/cgroup/*/shoal/"$id" 2>/dev/null | sed 's/^/cgroup /'
+	done
+}
+
 # ctr_track PID: remember a container process, so ctr_cleanup kills it if it
 # is still that process (same start time) when the test ends.
 ctr_track() {

@@ -23,49 +23,6 @@ dk() {
 	DOCKER_HOST="unix://$(sock "$d")" timeout 60 docker "$@"
 }
 
-# mkbody EXTRA_JSON CMD...: a create body for the demo image running CMD,
-# with EXTRA_JSON's members merged in (objects one level deep).
-mkbody() {
-	python3 -c '
-import json, sys
-b = {"Image": "shoal-demo:latest", "Cmd": sys.argv[2:]}
-for k, v in json.loads(sys.argv[1]).items():
-    if isinstance(v, dict) and isinstance(b.get(k), dict):
-        b[k].update(v)
-    else:
-        b[k] = v
-print(json.dumps(b))' "$@"
-}
-
-# create NAME CTR BODY: POST /containers/create?name=CTR; sets CID on 201.
-create() {
-	CID=
-	call "$1" POST "/containers/create?name=$2" -H 'Content-Type: application/json' -d "$3"
-	[ "$CODE" = 201 ] || return 1
-	CID=$(jpy "j['Id']" <<<"$BODY")
-	echo "$CID" >>"$T/ctr-ids"
-}
-
-# field NAME REF EXPR: EXPR (Python, j = the inspect document) of container REF.
-field() {
-	local out
-	out=$(api "$1" GET "/containers/$2/json") || return 1
-	[[ "$out" == *"HTTP 200" ]] || return 1
-	jpy "$3" <<<"${out%HTTP *}"
-}
-
-state_is() { [ "$(field "$1" "$2" "j['State']['Status']")" = "$3" ]; }
-
-# start NAME REF: 204 expected; the container's process is tracked for cleanup.
-start() {
-	local pid
-	call "$1" POST "/containers/$2/start"
-	[ "$CODE" = 204 ] || return 1
-	pid=$(field "$1" "$2" "j['State']['Pid']")
-	[ -n "$pid" ] && [ "$pid" -gt 0 ] && ctr_track "$pid"
-	return 0
-}
-
 # run NAME CTR EXTRA_JSON CMD...: create and start; sets CID.
 run() {
 	local d=$1 n=$2 extra=$3
@@ -107,26 +64,10 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # wait_exit NAME REF [SECONDS]: until the container is exited.
 wait_exit() { wait_for "${3:-20}" state_is "$1" "$2" exited; }
 
-# The cgroups, mounts, runc state and files a removed container may leave.
-leftovers() {
-	local d=$1 drv=$2 st=$T/$1/state id
-	shift 2
-	grep -F " $st/" "/proc/$(daemon_pid "$d")/mountinfo" | awk '{print "mount " $5}'
-	ls "$st/containers" 2>/dev/null | sed 's/^/file /'
-	if [ "$drv" = runc ]; then
-		for r in "$st/containers/.runc" "$st/runc"; do
-			[ -d "$r" ] && runc --root "$r" list -q 2>/dev/null | sed 's/^/runc /'
-		done
-	fi
-	for id in "$@"; do
-		ls -d /sys/fs/cgroup/*/shoal/"$id" 2>/dev/null | sed 's/^/cgroup /'
-	done
-}
-
 # --- one runtime -------------------------------------------------------------
 
 suite() {
-	local d=$1 drv=$2 out rc t0 t1 pid id i
+	local d=$1 drv=$2 out rc t0 t1 pid pid2 id i
 	local trig=$T/trig-$d
 	mkdir -p "$trig"
 	daemon_start "$d" --runtime "$drv" --bridge none || { fail "[$drv] daemon starts"; return 1; }
@@ -184,6 +125,10 @@ suite() {
 	[ "$CODE" = 204 ] && state_is "$d" life running && ok "[$drv] restart starts it again" ||
 		fail "[$drv] restart" "$CODE $BODY"
 	pid=$(field "$d" life "j['State']['Pid']") && ctr_track "$pid"
+	call "$d" POST /containers/life/restart?t=1
+	pid2=$(field "$d" life "j['State']['Pid']") && ctr_track "$pid2"
+	[ "$CODE" = 204 ] && state_is "$d" life running && [ "$pid2" != "$pid" ] &&
+		ok "[$drv] restart of a running container: a new process" || fail "[$drv] restart running" "$CODE $BODY $pid $pid2"
 	out=$(dk "$d" rm -f life 2>&1)
 	call "$d" GET /containers/life/json
 	[ "$out" = life ] && [ "$CODE" = 404 ] && contains "$BODY" "No such container" &&
@@ -584,6 +529,9 @@ PY
 			! grep -q '^State:.Z' "/proc/$pid/status" 2>/dev/null && ps -o pid=,args= -p "$pid"
 	done <"$T/ctr-pids")
 	[ -z "$out" ] && ok "[$drv] no container process is left running" || fail "[$drv] processes left" "$out"
+	# The daemon is the child subreaper: no orphan stays a zombie under it.
+	out=$(ps -o pid=,stat=,args= --ppid "$(daemon_pid "$d")" | awk '$2 ~ /^Z/')
+	[ -z "$out" ] && ok "[$drv] no zombie under the daemon" || fail "[$drv] zombies" "$out"
 
 	alive "$d" || return 1
 	daemon_stop "$d"

@@ -23,21 +23,6 @@ bip=()
 gw=10.88.0.1
 [ ${#bip[@]} -gt 0 ] && gw=10.89.0.1
 
-create() {
-	CID=
-	call "$1" POST "/containers/create?name=$2" -H 'Content-Type: application/json' -d "$3"
-	[ "$CODE" = 201 ] || return 1
-	CID=$(jpy "j['Id']" <<<"$BODY")
-	echo "$CID" >>"$T/ctr-ids"
-}
-
-field() {
-	local out
-	out=$(api "$1" GET "/containers/$2/json") || return 1
-	[[ "$out" == *"HTTP 200" ]] || return 1
-	jpy "$3" <<<"${out%HTTP *}"
-}
-
 # alive: the daemon still runs; else a failure with its log's end, and the test ends.
 alive() {
 	kill -0 "$(daemon_pid n)" 2>/dev/null && return 0
@@ -46,19 +31,11 @@ alive() {
 	exit 1
 }
 
-state_is() { [ "$(field "$1" "$2" "j['State']['Status']")" = "$3" ]; }
-
 # run NAME CTR CMD...: create and start the demo image with CMD; sets CID.
 run() {
-	local d=$1 n=$2 pid
+	local d=$1 n=$2
 	shift 2
-	create "$d" "$n" "$(python3 -c 'import json, sys; print(json.dumps({"Image": "shoal-demo", "Cmd": sys.argv[1:]}))' "$@")" ||
-		return 1
-	call "$d" POST "/containers/$CID/start"
-	[ "$CODE" = 204 ] || return 1
-	pid=$(field "$d" "$CID" "j['State']['Pid']")
-	[ -n "$pid" ] && [ "$pid" -gt 0 ] && ctr_track "$pid"
-	return 0
+	create "$d" "$n" "$(mkbody '{}' "$@")" && start "$d" "$CID"
 }
 
 # stdout_of NAME CTR: the container's stdout, from the logs endpoint.
@@ -166,17 +143,9 @@ for ((i = 0; i < 20; i++)); do
 	[ "$CODE" = 204 ] || bad=$((bad + 1))
 done
 [ "$bad" = 0 ] && ok "20 create/start/rm -f cycles with networking" || fail "cycles" "$bad failures" "$CODE $BODY"
-st=$T/n/state
 out=$(
 	on_host 1 ip -o link show | grep -o 'vsh[0-9a-f]*' | sed 's/^/veth /'
-	grep -F " $st/" "/proc/$(daemon_pid n)/mountinfo" | awk '{print "mount " $5}'
-	ls "$st/containers" 2>/dev/null | sed 's/^/file /'
-	for r in "$st/containers/.runc" "$st/runc"; do
-		[ -d "$r" ] && runc --root "$r" list -q 2>/dev/null | sed 's/^/runc /'
-	done
-	for id in "${ids[@]}"; do
-		ls -d /sys/fs/cgroup/*/shoal/"$id" 2>/dev/null | sed 's/^/cgroup /'
-	done
+	leftovers n runc "${ids[@]}"
 )
 [ -z "$out" ] && ok "nothing left: no veth, mount, file, runc state or cgroup" || fail "leftovers" "$out"
 alive

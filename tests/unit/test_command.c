@@ -271,7 +271,7 @@ static void bad_fields_are_rejected_with_a_reason(void **state)
 	assert_int_equal(decode_custom("delete", "cluster", "c1", false, NULL, 1, &err), 0);
 	assert_int_equal(decode_custom("merge", "nodes", "n1", true, "n1", 1, &err), SHOAL_EPROTO);
 	assert_string_equal(err.msg, "malformed command: op 0: unknown op (want put or delete)");
-	assert_int_equal(decode_custom("put", "services", "n1", true, "n1", 1, &err), SHOAL_EPROTO);
+	assert_int_equal(decode_custom("put", "secrets", "n1", true, "n1", 1, &err), SHOAL_EPROTO);
 	assert_string_equal(err.msg, "malformed command: op 0: unknown table");
 	assert_int_equal(decode_custom("put", "nodes", "N1", true, "N1", 1, &err), SHOAL_EPROTO);
 	assert_string_equal(err.msg, "malformed command: op 0: id is not 1 to 64 of [0-9a-z]");

@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,61 @@ static const struct schema_field svc_fields[] = {
 
 static const struct schema svc_schema = {"Svc", sizeof(struct svc), svc_fields,
 					 ARRAY_SIZE(svc_fields)};
+
+/* Embedded structs and doubles: a knob holds sets, each embedding a knob, so
+ * nesting can reach the depth limit through SCHEMA_STRUCT too. */
+struct knob {
+	char *name;
+	double ratio;
+	struct schema_list sets; /* of struct knobset */
+};
+
+struct knobset {
+	struct knob knob;
+	uint64_t n;
+};
+
+struct box {
+	char *name;
+	double weight;
+	struct knob spec;
+	char *note;
+	struct knob spare;
+	struct knobset deep;
+};
+
+static const struct schema knob_schema, knobset_schema;
+
+static const struct schema_field knob_fields[] = {
+    SCHEMA_STRING_FIELD(struct knob, name, "Name", SCHEMA_OMITEMPTY),
+    SCHEMA_F64_FIELD(struct knob, ratio, "Ratio", SCHEMA_OMITEMPTY),
+    SCHEMA_LIST_FIELD(struct knob, sets, "Sets", SCHEMA_OMITEMPTY, &knobset_schema),
+};
+
+static const struct schema knob_schema = {"Knob", sizeof(struct knob), knob_fields,
+					  ARRAY_SIZE(knob_fields)};
+
+static const struct schema_field knobset_fields[] = {
+    SCHEMA_STRUCT_FIELD(struct knobset, knob, "Knob", 0, struct knob, &knob_schema),
+    SCHEMA_U64_FIELD(struct knobset, n, "N", 0),
+};
+
+static const struct schema knobset_schema = {"KnobSet", sizeof(struct knobset), knobset_fields,
+					     ARRAY_SIZE(knobset_fields)};
+
+/* "Spec" is a struct and "Spec.Note" a field beside it: JSON merges them. */
+static const struct schema_field box_fields[] = {
+    SCHEMA_STRING_FIELD(struct box, name, "Name", 0),
+    SCHEMA_F64_FIELD(struct box, weight, "Weight", 0),
+    SCHEMA_STRUCT_FIELD(struct box, spec, "Spec", 0, struct knob, &knob_schema),
+    SCHEMA_STRING_FIELD(struct box, note, "Spec.Note", SCHEMA_OMITEMPTY),
+    SCHEMA_STRUCT_FIELD(struct box, spare, "Spare", SCHEMA_OMITEMPTY, struct knob, &knob_schema),
+    SCHEMA_STRUCT_FIELD(struct box, deep, "Deep", SCHEMA_OMITEMPTY, struct knobset,
+			&knobset_schema),
+};
+
+static const struct schema box_schema = {"Box", sizeof(struct box), box_fields,
+					 ARRAY_SIZE(box_fields)};
 
 static char *xstrdup(const char *s)
 {
@@ -176,6 +232,31 @@ static void fill_svc(struct svc *s)
 	s->ports.items = ports;
 	s->ports.n = 2;
 	s->secret = 99;
+}
+
+/* A knob with @depth levels of sets below it. */
+static void fill_knob(struct knob *k, const char *name, double ratio, unsigned depth)
+{
+	memset(k, 0, sizeof(*k));
+	k->name = xstrdup(name);
+	k->ratio = ratio;
+	if (depth > 0) {
+		struct knobset *ks = calloc(1, sizeof(*ks));
+		assert_non_null(ks);
+		fill_knob(&ks->knob, "inner", ratio * 4, depth - 1);
+		ks->n = depth;
+		k->sets.items = ks;
+		k->sets.n = 1;
+	}
+}
+
+static void fill_box(struct box *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->name = xstrdup("b");
+	b->weight = 0.5;
+	fill_knob(&b->spec, "k", 0.375, 2);
+	b->note = xstrdup("n");
 }
 
 static size_t pack(const struct schema *s, const void *rec, char **out)
@@ -609,15 +690,18 @@ static void truncation_at_every_length_is_rejected(void **state)
 	struct node_rec n, target;
 	struct cluster_rec c;
 	struct svc s;
+	struct box b;
 	const struct {
 		const struct schema *schema;
 		const void *rec;
-	} recs[] = {{&node_schema, &n}, {&cluster_schema, &c}, {&svc_schema, &s}};
+	} recs[] = {
+	    {&node_schema, &n}, {&cluster_schema, &c}, {&svc_schema, &s}, {&box_schema, &b}};
 
 	(void)state;
 	fill_node(&n);
 	fill_cluster(&c);
 	fill_svc(&s);
+	fill_box(&b);
 	for (size_t r = 0; r < ARRAY_SIZE(recs); r++) {
 		char *buf;
 		size_t len = pack(recs[r].schema, recs[r].rec, &buf);
@@ -666,6 +750,7 @@ static void truncation_at_every_length_is_rejected(void **state)
 	node_rec_free(&n);
 	cluster_rec_free(&c);
 	schema_free(&svc_schema, &s);
+	schema_free(&box_schema, &b);
 }
 
 /* Write a value of the wrong type for @f (variant @v), or return false. */
@@ -745,6 +830,39 @@ static bool pack_wrong(msgpack_packer *pk, const struct schema_field *f, int v)
 			       msgpack_pack_str_with_body(pk, "Target", 6) == 0 &&
 			       msgpack_pack_int(pk, -5) == 0;
 		return false;
+	case SCHEMA_F64:
+		if (v == 0)
+			return msgpack_pack_str_with_body(pk, "1", 1) == 0;
+		if (v == 1)
+			return msgpack_pack_nil(pk) == 0;
+		if (v == 2)
+			return msgpack_pack_true(pk) == 0;
+		if (v == 3)
+			return msgpack_pack_double(pk, INFINITY) == 0;
+		return false;
+	case SCHEMA_STRUCT:
+		if (v == 0)
+			return msgpack_pack_str_with_body(pk, "abc", 3) == 0;
+		if (v == 1)
+			return msgpack_pack_array(pk, 0) == 0;
+		if (v == 2)
+			return msgpack_pack_nil(pk) == 0;
+		if (v == 3) /* the embedded struct's first field, wrong */
+			return msgpack_pack_map(pk, 1) == 0 &&
+			       msgpack_pack_str_with_body(pk, f->elem->fields[0].path,
+							  strlen(f->elem->fields[0].path)) == 0 &&
+			       pack_wrong(pk, &f->elem->fields[0], 0);
+		if (v == 4 && f->elem != &knob_schema)
+			return false;
+		if (v == 4)
+			return msgpack_pack_map(pk, 1) == 0 &&
+			       msgpack_pack_str_with_body(pk, "Sets", 4) == 0 &&
+			       msgpack_pack_array(pk, 1) == 0 && msgpack_pack_map(pk, 1) == 0 &&
+			       msgpack_pack_str_with_body(pk, "Knob", 4) == 0 &&
+			       msgpack_pack_map(pk, 1) == 0 &&
+			       msgpack_pack_str_with_body(pk, "Ratio", 5) == 0 &&
+			       msgpack_pack_str_with_body(pk, "x", 1) == 0;
+		return false;
 	}
 	return false;
 }
@@ -754,16 +872,19 @@ static void type_confusion_is_rejected(void **state)
 	struct node_rec n;
 	struct cluster_rec c;
 	struct svc s;
+	struct box b;
 	const struct {
 		const struct schema *schema;
 		void *rec;
-	} recs[] = {{&node_schema, &n}, {&cluster_schema, &c}, {&svc_schema, &s}};
+	} recs[] = {
+	    {&node_schema, &n}, {&cluster_schema, &c}, {&svc_schema, &s}, {&box_schema, &b}};
 	unsigned checked = 0;
 
 	(void)state;
 	fill_node(&n);
 	fill_cluster(&c);
 	fill_svc(&s);
+	fill_box(&b);
 	for (size_t r = 0; r < ARRAY_SIZE(recs); r++) {
 		const struct schema *sch = recs[r].schema;
 		void *before = calloc(1, sch->size);
@@ -796,10 +917,11 @@ static void type_confusion_is_rejected(void **state)
 		schema_free(sch, before);
 		free(before);
 	}
-	assert_true(checked > 80);
+	assert_true(checked > 90);
 	node_rec_free(&n);
 	cluster_rec_free(&c);
 	schema_free(&svc_schema, &s);
+	schema_free(&box_schema, &b);
 }
 
 static void unknown_keys_skipped_missing_keep_defaults(void **state)
@@ -999,6 +1121,248 @@ static void maps_lists_copy_and_enums(void **state)
 	assert_int_equal(schema_enum_value(node_availability_names, "gone", &v), -1);
 }
 
+static void f64_and_struct_round_trip(void **state)
+{
+	struct box a, b;
+	struct knob *deep;
+
+	(void)state;
+	fill_box(&a);
+	check_round_trip(&box_schema, &a, NULL);
+	fill_knob(&a.spare, "spare", -1e300, 1);
+	check_round_trip(&box_schema, &a, NULL);
+
+	/* Copies are deep, equality looks inside embedded structs. */
+	assert_int_equal(schema_copy(&box_schema, &b, &a, NULL), 0);
+	assert_true(schema_equal(&box_schema, &a, &b));
+	assert_ptr_not_equal(a.spec.name, b.spec.name);
+	deep = &((struct knobset *)b.spec.sets.items)[0].knob;
+	deep = &((struct knobset *)deep->sets.items)[0].knob;
+	assert_string_equal(deep->name, "inner");
+	deep->ratio += 0.5;
+	assert_false(schema_equal(&box_schema, &a, &b));
+	deep->ratio -= 0.5;
+	assert_true(schema_equal(&box_schema, &a, &b));
+	b.weight = 0.25;
+	assert_false(schema_equal(&box_schema, &a, &b));
+	schema_free(&box_schema, &b);
+	assert_null(b.spec.name);
+	assert_null(b.spec.sets.items);
+	schema_free(&box_schema, &a);
+}
+
+static void msgpack_f64_accepts_integers_and_struct_merges(void **state)
+{
+	struct box b;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	(void)state;
+	fill_box(&b);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	msgpack_pack_str_with_body(&pk, "Weight", 6);
+	msgpack_pack_int(&pk, -2);
+	msgpack_pack_str_with_body(&pk, "Spec", 4);
+	msgpack_pack_map(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "Ratio", 5);
+	msgpack_pack_uint64(&pk, 3);
+	assert_int_equal(unpack(&box_schema, &b, sb.data, sb.size, NULL), 0);
+	assert_true(b.weight == -2.0);
+	assert_true(b.spec.ratio == 3.0);
+	/* Keys the embedded map lacks keep their value. */
+	assert_string_equal(b.spec.name, "k");
+	assert_int_equal(b.spec.sets.n, 1);
+	msgpack_sbuffer_destroy(&sb);
+	schema_free(&box_schema, &b);
+}
+
+static void struct_json_nests_and_merges(void **state)
+{
+	struct box b, back;
+	json_t *j;
+	char *out;
+
+	(void)state;
+	fill_box(&b);
+	out = dump(&box_schema, &b);
+	/* Whole doubles print like Go's (2, not 2.0); an empty OMITEMPTY struct
+	 * is left out; "Spec.Note" lands inside the struct's object. */
+	assert_string_equal(out, "{\"Name\":\"b\",\"Weight\":0.5,\"Spec\":{\"Name\":\"k\","
+				 "\"Ratio\":0.375,\"Sets\":[{\"Knob\":{\"Name\":\"inner\","
+				 "\"Ratio\":1.5,\"Sets\":[{\"Knob\":{\"Name\":\"inner\","
+				 "\"Ratio\":6},\"N\":1}]},\"N\":2}],\"Note\":\"n\"}}");
+	free(out);
+
+	/* JSON back into a zeroed record gives the same record. */
+	j = json_loads(out = dump(&box_schema, &b), 0, NULL);
+	free(out);
+	assert_non_null(j);
+	memset(&back, 0, sizeof(back));
+	assert_int_equal(schema_from_json(&box_schema, &back, j, NULL, "Box", NULL), 0);
+	assert_true(schema_equal(&box_schema, &b, &back));
+	json_decref(j);
+
+	/* Integers are numbers too; absent keys keep their value, also inside
+	 * the struct; a prefix naming the struct reads into it. */
+	j = load("{\"weight\":3,\"Spec\":{\"Ratio\":0.75},\"Spare\":{\"Name\":\"s\"}}");
+	assert_int_equal(schema_from_json(&box_schema, &back, j, NULL, "Box", NULL), 0);
+	json_decref(j);
+	assert_true(back.weight == 3.0);
+	assert_true(back.spec.ratio == 0.75);
+	assert_string_equal(back.spec.name, "k");
+	assert_int_equal(back.spec.sets.n, 1);
+	assert_string_equal(back.spare.name, "s");
+	j = load("{\"Name\":\"k2\",\"Sets\":[]}");
+	assert_int_equal(schema_from_json(&box_schema, &back, j, "Spec", "Knob", NULL), 0);
+	json_decref(j);
+	assert_string_equal(back.spec.name, "k2");
+	assert_int_equal(back.spec.sets.n, 0);
+	assert_true(back.spec.ratio == 0.75);
+	assert_string_equal(back.name, "b");
+	out = dump(&box_schema, &back);
+	assert_string_equal(out, "{\"Name\":\"b\",\"Weight\":3,\"Spec\":{\"Name\":\"k2\","
+				 "\"Ratio\":0.75,\"Note\":\"n\"},\"Spare\":{\"Name\":\"s\"}}");
+	free(out);
+	schema_free(&box_schema, &back);
+	schema_free(&box_schema, &b);
+}
+
+static void struct_json_errors_name_the_field(void **state)
+{
+	static const struct {
+		const char *prefix, *type, *body, *msg;
+	} cases[] = {
+	    {NULL, "Box", "{\"Weight\":\"x\"}",
+	     "json: cannot unmarshal string into Go struct field Box.Weight of type float64"},
+	    {NULL, "Box", "{\"Spec\":5}",
+	     "json: cannot unmarshal number into Go struct field Box.Spec of type Knob"},
+	    {NULL, "Box", "{\"Name\":\"x\",\"Spec\":{\"Ratio\":true}}",
+	     "json: cannot unmarshal bool into Go struct field Box.Spec.Ratio of type float64"},
+	    {NULL, "Box", "{\"Spec\":{\"Sets\":[{\"Knob\":{\"Name\":1}}]}}",
+	     "json: cannot unmarshal number into Go struct field Box.Spec.Sets.Knob.Name of type "
+	     "string"},
+	    {"Spec", "Knob", "{\"Ratio\":[]}",
+	     "json: cannot unmarshal array into Go struct field Knob.Ratio of type float64"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct box b, before;
+		struct shoal_err err = {{0}};
+		json_t *j = load(cases[i].body);
+
+		fill_box(&b);
+		assert_int_equal(schema_copy(&box_schema, &before, &b, NULL), 0);
+		assert_int_equal(
+		    schema_from_json(&box_schema, &b, j, cases[i].prefix, cases[i].type, &err),
+		    SHOAL_EINVAL);
+		assert_string_equal(err.msg, cases[i].msg);
+		assert_true(schema_equal(&box_schema, &b, &before));
+		json_decref(j);
+		schema_free(&box_schema, &b);
+		schema_free(&box_schema, &before);
+	}
+}
+
+/* A knob map with @n levels of sets below it. */
+static void write_knob(msgpack_packer *pk, size_t n)
+{
+	if (n == 0) {
+		msgpack_pack_map(pk, 0);
+		return;
+	}
+	msgpack_pack_map(pk, 1);
+	msgpack_pack_str_with_body(pk, "Sets", 4);
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_map(pk, 1);
+	msgpack_pack_str_with_body(pk, "Knob", 4);
+	write_knob(pk, n - 1);
+}
+
+/* A knobset map with @n knobs nested below it: here the struct, not the list,
+ * is the level that crosses the limit. */
+static void write_knobset(msgpack_packer *pk, size_t n)
+{
+	if (n == 0) {
+		msgpack_pack_map(pk, 0);
+		return;
+	}
+	msgpack_pack_map(pk, 1);
+	msgpack_pack_str_with_body(pk, "Knob", 4);
+	msgpack_pack_map(pk, 1);
+	msgpack_pack_str_with_body(pk, "Sets", 4);
+	msgpack_pack_array(pk, 1);
+	write_knobset(pk, n - 1);
+}
+
+static int unpack_deep_box(size_t levels, struct shoal_err *err)
+{
+	struct box b;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int rv;
+
+	memset(&b, 0, sizeof(b));
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	if (levels >= 100) {
+		msgpack_pack_str_with_body(&pk, "Deep", 4);
+		write_knobset(&pk, levels - 100);
+	} else {
+		msgpack_pack_str_with_body(&pk, "Spec", 4);
+		write_knob(&pk, levels);
+	}
+	rv = unpack(&box_schema, &b, sb.data, sb.size, err);
+	schema_free(&box_schema, &b);
+	msgpack_sbuffer_destroy(&sb);
+	return rv;
+}
+
+static int from_json_deep_box(size_t levels, struct shoal_err *err)
+{
+	struct box b;
+	json_t *root = json_object(), *k = json_object();
+	int rv;
+
+	assert_non_null(root);
+	json_object_set_new(root, "Spec", k);
+	for (size_t i = 0; i < levels; i++) {
+		json_t *sets = json_array(), *set = json_object(), *inner = json_object();
+		json_object_set_new(k, "Sets", sets);
+		json_array_append_new(sets, set);
+		json_object_set_new(set, "Knob", inner);
+		k = inner;
+	}
+	memset(&b, 0, sizeof(b));
+	rv = schema_from_json(&box_schema, &b, root, NULL, "Box", err);
+	schema_free(&box_schema, &b);
+	json_decref(root);
+	return rv;
+}
+
+static void struct_nesting_is_bounded(void **state)
+{
+	struct shoal_err err;
+
+	(void)state;
+	/* Each level is a struct and a list: 3 levels stay within depth 8, 4 do not. */
+	assert_int_equal(unpack_deep_box(3, &err), 0);
+	assert_int_equal(unpack_deep_box(4, &err), SHOAL_EPROTO);
+	assert_non_null(strstr(err.msg, "nested deeper than 8 levels"));
+	assert_int_equal(from_json_deep_box(3, &err), 0);
+	assert_int_equal(from_json_deep_box(4, &err), SHOAL_EINVAL);
+	assert_non_null(strstr(err.msg, "nested deeper than 8 levels"));
+	/* Starting one level lower, the struct is what goes too deep. */
+	assert_int_equal(unpack_deep_box(100 + 3, &err), 0);
+	assert_int_equal(unpack_deep_box(100 + 4, &err), SHOAL_EPROTO);
+	assert_string_equal(err.msg, "field Deep: field Knob: field Sets: item 0: field Knob: "
+				     "field Sets: item 0: field Knob: field Sets: item 0: field "
+				     "Knob: nested deeper than 8 levels");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1018,6 +1382,11 @@ int main(void)
 	    cmocka_unit_test(oversize_values_are_rejected),
 	    cmocka_unit_test(hostile_msgpack_headers_are_rejected),
 	    cmocka_unit_test(maps_lists_copy_and_enums),
+	    cmocka_unit_test(f64_and_struct_round_trip),
+	    cmocka_unit_test(msgpack_f64_accepts_integers_and_struct_merges),
+	    cmocka_unit_test(struct_json_nests_and_merges),
+	    cmocka_unit_test(struct_json_errors_name_the_field),
+	    cmocka_unit_test(struct_nesting_is_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

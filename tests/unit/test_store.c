@@ -474,7 +474,7 @@ static void corrupt_snapshots_leave_state_unchanged(void **state)
 	bad = craft(2, "nodes", sorted, 2, 1, &blen);
 	assert_refused(s, bad, blen);
 	free(bad);
-	bad = craft(STORE_SNAPSHOT_FORMAT, "services", sorted, 2, 1, &blen);
+	bad = craft(STORE_SNAPSHOT_FORMAT, "secrets", sorted, 2, 1, &blen); /* unknown table */
 	assert_refused(s, bad, blen);
 	free(bad);
 	bad = craft(STORE_SNAPSHOT_FORMAT, "nodes", unsorted, 2, 1, &blen);
