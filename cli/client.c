@@ -22,7 +22,35 @@ struct client {
 struct sink {
 	struct buf body;
 	bool too_big;
+	/* Streaming (client_request_lines): lines of a 2xx body go here as they come. */
+	CURL *curl;
+	client_line_fn on_line;
+	void *arg;
+	int line_rv; /* what on_line returned to stop the transfer */
+	struct shoal_err *err;
 };
+
+/* Hand the complete lines held in @sink to its callback. With @all, the
+ * last partial line too. Returns what the callback returned (0 to go on). */
+static int deliver_lines(struct sink *sink, bool all)
+{
+	size_t start = 0;
+	int rv = 0;
+
+	while (rv == 0 && start < sink->body.len) {
+		const char *p = sink->body.data + start;
+		const char *nl = memchr(p, '\n', sink->body.len - start);
+		size_t n;
+
+		if (nl == NULL && !all)
+			break;
+		n = nl != NULL ? (size_t)(nl - p) : sink->body.len - start;
+		rv = sink->on_line(sink->arg, p, n, sink->err);
+		start += n + (nl != NULL ? 1 : 0);
+	}
+	buf_consume(&sink->body, start);
+	return rv;
+}
 
 int client_open(struct client **out, const char *host, struct shoal_err *err)
 {
@@ -119,6 +147,7 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct sink *sink = arg;
 	size_t n = size * nmemb;
+	long status = 0;
 
 	if (sink->body.len + n > CLIENT_MAX_BODY) {
 		sink->too_big = true;
@@ -126,6 +155,14 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (buf_append(&sink->body, data, n) != 0)
 		return 0;
+	if (sink->on_line != NULL) {
+		curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status <= 299) {
+			sink->line_rv = deliver_lines(sink, false);
+			if (sink->line_rv != 0)
+				return 0; /* stops the transfer */
+		}
+	}
 	return n;
 }
 
@@ -266,11 +303,11 @@ static size_t on_read(char *data, size_t size, size_t nmemb, void *arg)
 /* One request. The body is @payload (JSON), or the bytes of @in (sent
  * chunked, as @ctype), or nothing. With @parse_json a 2xx body is parsed. */
 static int perform(struct client *c, const char *method, const char *path, const json_t *body,
-		   FILE *in, const char *ctype, bool parse_json, struct client_resp *resp,
-		   struct shoal_err *err)
+		   FILE *in, const char *ctype, bool parse_json, client_line_fn on_line,
+		   void *line_arg, struct client_resp *resp, struct shoal_err *err)
 {
 	struct curl_slist *headers = NULL;
-	struct sink sink = {.too_big = false};
+	struct sink sink = {.too_big = false, .on_line = on_line, .arg = line_arg, .err = err};
 	struct source src = {.in = in, .failed = false, .errnum = 0};
 	char *payload = NULL;
 	struct buf url, ctype_hdr;
@@ -335,7 +372,12 @@ static int perform(struct client *c, const char *method, const char *path, const
 		}
 	}
 
+	sink.curl = c->curl;
 	cc = curl_easy_perform(c->curl);
+	if (sink.line_rv != 0) {
+		rv = sink.line_rv; /* the callback stopped it and said why in @err */
+		goto out;
+	}
 	if (cc != CURLE_OK && src.failed) {
 		rv = shoal_errf(err, SHOAL_EIO, "read the request body: %s", strerror(src.errnum));
 		goto out;
@@ -350,6 +392,11 @@ static int perform(struct client *c, const char *method, const char *path, const
 	log_debug("cli", "%s %s -> %ld (%zu bytes)", method, url.data, status, sink.body.len);
 	if (status < 200 || status > 299) {
 		rv = daemon_error(status, url.data, &sink.body, err);
+		goto out;
+	}
+	if (on_line != NULL) {
+		rv = deliver_lines(&sink, true);
+		resp->status = status;
 		goto out;
 	}
 	if (buf_append(&sink.body, "", 0) != 0) {
@@ -383,11 +430,22 @@ out:
 int client_request(struct client *c, const char *method, const char *path, const json_t *body,
 		   struct client_resp *resp, struct shoal_err *err)
 {
-	return perform(c, method, path, body, NULL, NULL, true, resp, err);
+	return perform(c, method, path, body, NULL, NULL, true, NULL, NULL, resp, err);
+}
+
+int client_request_lines(struct client *c, const char *method, const char *path,
+			 const json_t *body, client_line_fn on_line, void *arg,
+			 struct shoal_err *err)
+{
+	struct client_resp resp;
+	int rv = perform(c, method, path, body, NULL, NULL, false, on_line, arg, &resp, err);
+
+	client_resp_free(&resp);
+	return rv;
 }
 
 int client_request_file(struct client *c, const char *method, const char *path, FILE *in,
 			const char *content_type, struct client_resp *resp, struct shoal_err *err)
 {
-	return perform(c, method, path, NULL, in, content_type, false, resp, err);
+	return perform(c, method, path, NULL, in, content_type, false, NULL, NULL, resp, err);
 }

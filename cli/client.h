@@ -57,6 +57,18 @@ int client_request(struct client *c, const char *method, const char *path, const
 int client_request_file(struct client *c, const char *method, const char *path, FILE *in,
 			const char *content_type, struct client_resp *resp, struct shoal_err *err);
 
+/* Called for each line of a streamed 2xx body (without its newline; the
+ * last one may have none). Return 0 to go on, or a SHOAL_E* code with @err
+ * set to stop: client_request_lines() then returns it. */
+typedef int (*client_line_fn)(void *arg, const char *line, size_t len, struct shoal_err *err);
+
+/* Like client_request(), for answers that stream (JSON lines such as a pull's
+ * progress, logs): each line goes to @on_line as it arrives. Errors as for
+ * client_request(). */
+int client_request_lines(struct client *c, const char *method, const char *path,
+			 const json_t *body, client_line_fn on_line, void *arg,
+			 struct shoal_err *err);
+
 /* Free what @resp owns. Accepts a zeroed or already freed response. */
 void client_resp_free(struct client_resp *resp);
 

@@ -102,47 +102,51 @@ static int run_load(struct cli_ctx *ctx, int argc, char **argv)
 
 /* ---- pull ---- */
 
-/* Print Docker's pull messages as its non-terminal output does ("ID: STATUS"
- * or "STATUS"; progress bars left out); an "error" message fails with it.
- * The name of the "Status: ... for NAME" line goes to @name. */
-static int print_pull_stream(struct cli_ctx *ctx, const char *body, size_t len, bool quiet,
-			     char *name, size_t name_len, struct shoal_err *err)
+/* One message of the pull stream, printed as Docker's non-terminal output
+ * does ("ID: STATUS" or "STATUS"; progress bars left out) as it arrives; an
+ * "error" message fails with it. The name of the "Status: ... for NAME" line
+ * goes to @name. */
+struct pull_out {
+	struct cli_ctx *ctx;
+	bool quiet;
+	char name[600];
+};
+
+static int pull_line(void *arg, const char *line, size_t len, struct shoal_err *err)
 {
-	const char *p = body, *end = body + len;
+	struct pull_out *po = arg;
+	json_t *msg;
+	const char *e, *status, *id;
 	int rv = 0;
 
-	while (p < end && rv == 0) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-		json_t *msg = n > 0 ? json_loadb(p, n, 0, NULL) : NULL;
-
-		p += n + (nl != NULL ? 1 : 0);
-		if (n == 0)
-			continue;
-		if (!json_is_object(msg)) {
-			json_decref(msg);
-			return shoal_errf(err, SHOAL_EPROTO,
-					  "the daemon's answer to POST /images/create is not a "
-					  "JSON message stream");
-		}
-		const char *e = json_string_value(json_object_get(msg, "error"));
-		const char *status = json_string_value(json_object_get(msg, "status"));
-		const char *id = json_string_value(json_object_get(msg, "id"));
-		if (e != NULL) {
-			rv = shoal_errf(err, SHOAL_EIO, "Error response from daemon: %s", e);
-		} else if (status != NULL) {
-			const char *for_ = strstr(status, " for ");
-			if (strncmp(status, "Status: ", 8) == 0 && for_ != NULL)
-				snprintf(name, name_len, "%s", for_ + 5);
-			if (!quiet && json_object_get(msg, "progressDetail") == NULL) {
-				if (id != NULL)
-					fprintf(ctx->out, "%s: %s\n", id, status);
-				else
-					fprintf(ctx->out, "%s\n", status);
-			}
-		}
+	if (len == 0)
+		return 0;
+	msg = json_loadb(line, len, 0, NULL);
+	if (!json_is_object(msg)) {
 		json_decref(msg);
+		return shoal_errf(err, SHOAL_EPROTO,
+				  "the daemon's answer to POST /images/create is not a JSON message "
+				  "stream");
 	}
+	e = json_string_value(json_object_get(msg, "error"));
+	status = json_string_value(json_object_get(msg, "status"));
+	id = json_string_value(json_object_get(msg, "id"));
+	if (e != NULL) {
+		rv = shoal_errf(err, SHOAL_EIO, "Error response from daemon: %s", e);
+	} else if (status != NULL) {
+		const char *for_ = strstr(status, " for ");
+
+		if (strncmp(status, "Status: ", 8) == 0 && for_ != NULL)
+			snprintf(po->name, sizeof(po->name), "%s", for_ + 5);
+		if (!po->quiet && json_object_get(msg, "progressDetail") == NULL) {
+			if (id != NULL)
+				fprintf(po->ctx->out, "%s: %s\n", id, status);
+			else
+				fprintf(po->ctx->out, "%s\n", status);
+			fflush(po->ctx->out);
+		}
+	}
+	json_decref(msg);
 	return rv;
 }
 
@@ -176,13 +180,12 @@ static int run_pull(struct cli_ctx *ctx, int argc, char **argv)
 	     "Set platform if server is multi-platform capable", NULL, &platform},
 	    {"quiet", 'q', FLAG_BOOL, NULL, "Suppress verbose output", NULL, &quiet},
 	};
-	struct client_resp resp = {0};
+	struct pull_out po = {.ctx = ctx};
 	struct flags_result res;
 	struct client *client;
 	struct shoal_err err;
 	struct buf path;
-	char name[600] = "", full[620];
-	FILE *empty = NULL;
+	char full[620];
 	int rv;
 
 	rv = cli_parse(ctx, specs, ARRAY_SIZE(specs), CLI_ARGS_EXACT, 1, argc, argv, &res);
@@ -205,29 +208,18 @@ static int run_pull(struct cli_ctx *ctx, int argc, char **argv)
 		rv = shoal_errf(&err, SHOAL_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* The body is empty; the raw JSON stream is wanted back, unparsed. */
-	empty = fopen("/dev/null", "rb");
-	if (empty == NULL) {
-		rv = shoal_errf(&err, SHOAL_EIO, "open /dev/null: %s", strerror(errno));
-		goto out;
-	}
+	po.quiet = quiet;
 	rv = cli_client(ctx, &client, &err);
 	if (rv == 0)
-		rv = client_request_file(client, "POST", path.data, empty, "text/plain", &resp,
-					 &err);
-	if (rv == 0)
-		rv = print_pull_stream(ctx, resp.body, resp.len, quiet, name, sizeof(name), &err);
-	if (rv == 0 && name[0] == '\0')
+		rv = client_request_lines(client, "POST", path.data, NULL, pull_line, &po, &err);
+	if (rv == 0 && po.name[0] == '\0')
 		rv = shoal_errf(&err, SHOAL_EPROTO,
 				"the daemon's pull stream ended without a Status message");
 	if (rv == 0) {
-		full_name(name, full, sizeof(full));
-		fprintf(ctx->out, "%s\n", strstr(name, "@") != NULL ? name : full);
+		full_name(po.name, full, sizeof(full));
+		fprintf(ctx->out, "%s\n", strstr(po.name, "@") != NULL ? po.name : full);
 	}
 out:
-	if (empty != NULL)
-		fclose(empty);
-	client_resp_free(&resp);
 	buf_free(&path);
 	flags_result_free(&res);
 	return rv != 0 ? cli_fail(ctx, &err) : CLI_EXIT_OK;

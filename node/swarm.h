@@ -10,6 +10,7 @@
 
 #include "lib/err.h"
 #include "lib/id.h"
+#include "net/rpc.h"
 
 struct store;
 struct command;
@@ -136,5 +137,33 @@ int swarm_leave(struct swarm *s, bool force, swarm_done_cb cb, void *arg, struct
 #define SWARM_PROPOSE_TIMEOUT_MS 5000
 int swarm_propose(struct swarm *s, const struct command *cmd, swarm_done_cb cb, void *arg,
 		  struct shoal_err *err);
+
+/* ---- Hooks for the services layer (node/dispatch.c) ---- */
+
+#define SWARM_MAX_EXT_METHODS 8
+
+/* What the services layer adds to the swarm. Methods are served to members
+ * (certificate holders) on the cluster port beside the swarm's own; their
+ * handlers get the swarm as their first argument (swarm_hooks_arg() gives
+ * @arg back). @nudge hears every gossip nudge
+ * the swarm does not use itself (may be NULL). */
+struct swarm_hooks {
+	struct rpc_method methods[SWARM_MAX_EXT_METHODS + 1]; /* ends with {NULL, NULL} */
+	void (*nudge)(void *arg, const char *key, uint64_t version);
+	void *arg;
+};
+
+/* Install @h (copied); set once, before members connect. */
+void swarm_set_hooks(struct swarm *s, const struct swarm_hooks *h);
+void *swarm_hooks_arg(struct swarm *s);
+
+/* Spread a gossip nudge (@key printable, no spaces) if gossip runs. */
+void swarm_nudge(struct swarm *s, const char *key, uint64_t version);
+
+/* A worker calls @method on a manager over its manager connection (the one
+ * its heartbeats use). Managers serve themselves and do not call this:
+ * SHOAL_ESTATE on a manager, when not active, or when no manager is known. */
+int swarm_call_manager(struct swarm *s, const char *method, const void *body, size_t len,
+		       uint64_t timeout_ms, rpc_result_cb cb, void *arg, struct shoal_err *err);
 
 #endif

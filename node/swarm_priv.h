@@ -53,6 +53,8 @@ struct store;
 
 struct swarm {
 	uv_loop_t *loop;
+	struct swarm_hooks hooks;
+	struct rpc_method member_methods[16 + SWARM_MAX_EXT_METHODS]; /* ours, then the hooks' */
 	enum swarm_state state;
 	char *state_dir;
 	char *swarm_dir;

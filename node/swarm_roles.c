@@ -64,9 +64,39 @@ static void on_nudge(void *arg, const char *key, uint64_t version)
 {
 	struct swarm *s = arg;
 
-	(void)version;
-	if (strcmp(key, "cluster") == 0 && !swarm_manager_role(s) && s->state == SWARM_ACTIVE)
-		heartbeat_now(s);
+	if (strcmp(key, "cluster") == 0) {
+		if (!swarm_manager_role(s) && s->state == SWARM_ACTIVE)
+			heartbeat_now(s);
+		return;
+	}
+	if (s->hooks.nudge != NULL)
+		s->hooks.nudge(s->hooks.arg, key, version);
+}
+
+void swarm_nudge(struct swarm *s, const char *key, uint64_t version)
+{
+	if (s->members != NULL)
+		membership_nudge(s->members, key, version);
+}
+
+int swarm_call_manager(struct swarm *s, const char *method, const void *body, size_t len,
+		       uint64_t timeout_ms, rpc_result_cb cb, void *arg, struct shoal_err *err)
+{
+	if (s->closing || s->state != SWARM_ACTIVE || swarm_manager_role(s))
+		return shoal_errf(err, SHOAL_ESTATE, "not an active worker");
+	if (s->n_managers == 0)
+		return shoal_errf(err, SHOAL_ESTATE, "no manager is known");
+	if (s->heartbeat_rpc == NULL) {
+		const char *addr = s->managers[s->heartbeat_next % s->n_managers];
+		int rv = rpc_client_new(&s->heartbeat_rpc, s->loop, addr, STREAM_RPC, &s->sid, err);
+
+		if (rv != 0) {
+			s->heartbeat_next++;
+			return rv;
+		}
+	}
+	return rpc_client_call(s->heartbeat_rpc, method, body, len, (unsigned)timeout_ms, cb, arg,
+			       NULL, err);
 }
 
 static void on_removed(void *arg)

@@ -751,11 +751,30 @@ static const struct rpc_method member_methods[] = {
     {"read_index", m_read_index}, {NULL, NULL},
 };
 
+void swarm_set_hooks(struct swarm *s, const struct swarm_hooks *h)
+{
+	size_t n = 0, i;
+
+	s->hooks = *h;
+	for (i = 0; member_methods[i].name != NULL; i++)
+		s->member_methods[n++] = member_methods[i];
+	for (i = 0; i < SWARM_MAX_EXT_METHODS && h->methods[i].name != NULL; i++)
+		s->member_methods[n++] = h->methods[i];
+	s->member_methods[n] = (struct rpc_method){NULL, NULL};
+}
+
+void *swarm_hooks_arg(struct swarm *s)
+{
+	return s->hooks.arg;
+}
+
 void swarm_serve_rpc(struct swarm *s, struct stream *st)
 {
 	struct shoal_err err;
 	const struct rpc_method *methods =
-	    stream_peer(st)->purpose == STREAM_JOIN ? join_methods : member_methods;
+	    stream_peer(st)->purpose == STREAM_JOIN
+		? join_methods
+		: (s->member_methods[0].name != NULL ? s->member_methods : member_methods);
 
 	if (rpc_server_serve(s->rpc_server, st, methods, &err) != 0)
 		log_warn("swarm", "serving RPC to %s: %s", stream_remote_addr(st), err.msg);
