@@ -433,9 +433,8 @@ int client_request(struct client *c, const char *method, const char *path, const
 	return perform(c, method, path, body, NULL, NULL, true, NULL, NULL, resp, err);
 }
 
-int client_request_lines(struct client *c, const char *method, const char *path,
-			 const json_t *body, client_line_fn on_line, void *arg,
-			 struct shoal_err *err)
+int client_request_lines(struct client *c, const char *method, const char *path, const json_t *body,
+			 client_line_fn on_line, void *arg, struct shoal_err *err)
 {
 	struct client_resp resp;
 	int rv = perform(c, method, path, body, NULL, NULL, false, on_line, arg, &resp, err);

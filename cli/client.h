@@ -65,9 +65,8 @@ typedef int (*client_line_fn)(void *arg, const char *line, size_t len, struct sh
 /* Like client_request(), for answers that stream (JSON lines such as a pull's
  * progress, logs): each line goes to @on_line as it arrives. Errors as for
  * client_request(). */
-int client_request_lines(struct client *c, const char *method, const char *path,
-			 const json_t *body, client_line_fn on_line, void *arg,
-			 struct shoal_err *err);
+int client_request_lines(struct client *c, const char *method, const char *path, const json_t *body,
+			 client_line_fn on_line, void *arg, struct shoal_err *err);
 
 /* Free what @resp owns. Accepts a zeroed or already freed response. */
 void client_resp_free(struct client_resp *resp);

@@ -124,9 +124,10 @@ static int pull_line(void *arg, const char *line, size_t len, struct shoal_err *
 	msg = json_loadb(line, len, 0, NULL);
 	if (!json_is_object(msg)) {
 		json_decref(msg);
-		return shoal_errf(err, SHOAL_EPROTO,
-				  "the daemon's answer to POST /images/create is not a JSON message "
-				  "stream");
+		return shoal_errf(
+		    err, SHOAL_EPROTO,
+		    "the daemon's answer to POST /images/create is not a JSON message "
+		    "stream");
 	}
 	e = json_string_value(json_object_get(msg, "error"));
 	status = json_string_value(json_object_get(msg, "status"));
