@@ -20,8 +20,12 @@ static const struct cli_cmd cmd_daemon = {
     .run = run_daemon_misplaced,
 };
 
+/* Defined in cmd_service.c. */
+extern const struct cli_cmd cli_cmd_service;
+
 static const struct cli_cmd *const root_cmds[] = {
-    &cli_cmd_version, &cli_cmd_info, &cli_cmd_image, &cli_cmd_node, &cli_cmd_swarm, &cmd_daemon,
+    &cli_cmd_version, &cli_cmd_info,  &cli_cmd_image, &cli_cmd_node,
+    &cli_cmd_service, &cli_cmd_swarm, &cmd_daemon,
 };
 
 static const struct cli_cmd root_cmd = {
@@ -182,13 +186,14 @@ static int args_error(struct cli_ctx *ctx, const char *what, size_t n, const cha
 	return CLI_EXIT_ERROR;
 }
 
-int cli_parse(struct cli_ctx *ctx, const struct flag_spec *specs, size_t nspecs, enum cli_args rule,
-	      size_t nargs, int argc, char **argv, struct flags_result *res)
+static int parse_args(struct cli_ctx *ctx, const struct flag_spec *specs, size_t nspecs,
+		      enum cli_args rule, size_t nargs, int argc, char **argv,
+		      struct flags_result *res, bool stop_at_arg)
 {
 	struct shoal_err err;
 	int rv;
 
-	rv = flags_parse(specs, nspecs, argc, argv, false, res, &err);
+	rv = flags_parse(specs, nspecs, argc, argv, stop_at_arg, res, &err);
 	if (rv == SHOAL_ENOMEM)
 		return cli_fail(ctx, &err);
 	if (rv != 0)
@@ -207,6 +212,19 @@ int cli_parse(struct cli_ctx *ctx, const struct flag_spec *specs, size_t nspecs,
 	if (rv != CLI_CONTINUE)
 		flags_result_free(res);
 	return rv;
+}
+
+int cli_parse(struct cli_ctx *ctx, const struct flag_spec *specs, size_t nspecs, enum cli_args rule,
+	      size_t nargs, int argc, char **argv, struct flags_result *res)
+{
+	return parse_args(ctx, specs, nspecs, rule, nargs, argc, argv, res, false);
+}
+
+int cli_parse_until_arg(struct cli_ctx *ctx, const struct flag_spec *specs, size_t nspecs,
+			enum cli_args rule, size_t nargs, int argc, char **argv,
+			struct flags_result *res)
+{
+	return parse_args(ctx, specs, nspecs, rule, nargs, argc, argv, res, true);
 }
 
 static const struct cli_cmd *find_cmd(const struct cli_cmd *group, const char *name)

@@ -64,6 +64,12 @@ extern const struct cli_cmd cli_cmd_image;
  * an argument-count error (1), each in Docker's words. */
 int cli_parse(struct cli_ctx *ctx, const struct flag_spec *specs, size_t nspecs, enum cli_args rule,
 	      size_t nargs, int argc, char **argv, struct flags_result *res);
+/* As cli_parse(), but flags end at the first positional argument (Docker's
+ * SetInterspersed(false)): for IMAGE [COMMAND [ARG...]], whose ARGs may look
+ * like flags. */
+int cli_parse_until_arg(struct cli_ctx *ctx, const struct flag_spec *specs, size_t nspecs,
+			enum cli_args rule, size_t nargs, int argc, char **argv,
+			struct flags_result *res);
 
 /* Print "@msg\n\nUsage:  ...\n\nRun '... --help' for more information" as a
  * bad flag value does, and return CLI_EXIT_USAGE. */

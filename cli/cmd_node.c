@@ -1,4 +1,4 @@
-/* "shoal node ls", "inspect", "update", "promote", "demote" and "rm". */
+/* "shoal node ls", "inspect", "update", "promote", "demote", "rm" and "ps". */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,6 +573,16 @@ static int run_rm(struct cli_ctx *ctx, int argc, char **argv)
 	return rv != 0 || failed ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 }
 
+/* "node ps [NODE...]" (default self) shares "service ps"'s code in cmd_service.c. */
+int cli_node_ps(struct cli_ctx *ctx, int argc, char **argv);
+
+static const struct cli_cmd cmd_ps = {
+    .name = "ps",
+    .use = "[OPTIONS] [NODE...]",
+    .short_help = "List tasks running on one or more nodes, defaults to current node",
+    .run = cli_node_ps,
+};
+
 static const struct cli_cmd cmd_ls = {
     .name = "ls",
     .alias = "list",
@@ -618,8 +628,8 @@ static const struct cli_cmd cmd_rm = {
 };
 
 /* In Docker's (alphabetical) order. */
-static const struct cli_cmd *const node_cmds[] = {&cmd_demote,	&cmd_inspect, &cmd_ls,
-						  &cmd_promote, &cmd_rm,      &cmd_update};
+static const struct cli_cmd *const node_cmds[] = {
+    &cmd_demote, &cmd_inspect, &cmd_ls, &cmd_promote, &cmd_ps, &cmd_rm, &cmd_update};
 
 const struct cli_cmd cli_cmd_node = {
     .name = "node",

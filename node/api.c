@@ -19,12 +19,14 @@
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/fsutil.h"
+#include "lib/id.h"
 #include "lib/log.h"
 #include "net/identity.h"
 #include "node/api_containers.h"
 #include "node/api_ctr_logs.h"
 #include "node/api_images.h"
 #include "node/api_json.h"
+#include "node/api_services.h"
 #include "node/command.h"
 #include "node/records.h"
 #include "node/schema.h"
@@ -51,7 +53,8 @@ struct call {
 	struct api *api;
 	struct http_request *req;
 	struct http_response *res;
-	char *param; /* the "*" segment of the route, if any */
+	char *param;  /* the "*" segment of the route, if any */
+	char *new_id; /* POST /services/create: the id its reply names */
 	json_t *body;
 	void (*fn)(struct call *c); /* the handler, run once the replica caught up */
 };
@@ -96,6 +99,7 @@ static void call_free(struct call *c)
 {
 	json_decref(c->body);
 	free(c->param);
+	free(c->new_id);
 	free(c);
 }
 
@@ -735,6 +739,187 @@ static void h_node_update(struct call *c)
 				 rv == SHOAL_ENOTLEADER ? MSG_NO_LEADER : err.msg);
 }
 
+/* --- services and tasks ----------------------------------------------------- */
+
+/* The whole query's "filters" value ("" if none) in a new string, or NULL
+ * after replying (out of memory). */
+static char *query_filters(struct call *c)
+{
+	/* A decoded value is never longer than the raw query. */
+	char *text = malloc(strlen(c->req->query) + 1);
+
+	if (text == NULL) {
+		call_reply_error(c, SHOAL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (!http_query_get(c->req, "filters", text, strlen(c->req->query) + 1))
+		text[0] = '\0';
+	return text;
+}
+
+/* A write that could not be proposed: no leader known reads as Docker's. */
+static void reply_write_error(struct call *c, int rv, const struct shoal_err *err)
+{
+	call_reply_error(c, rv == SHOAL_ENOTLEADER ? SHOAL_EUNAVAIL : rv,
+			 rv == SHOAL_ENOTLEADER ? MSG_NO_LEADER : err->msg);
+}
+
+static void service_created(void *arg, int status, const struct shoal_err *err)
+{
+	struct call *c = arg;
+
+	if (status != 0) {
+		call_reply_error(c, status, err->msg);
+		return;
+	}
+	call_reply_json(c, 201, json_pack("{s:s, s:[]}", "ID", c->new_id, "Warnings"));
+}
+
+static void service_updated(void *arg, int status, const struct shoal_err *err)
+{
+	struct call *c = arg;
+
+	if (status != 0) {
+		call_reply_error(c, status, err->msg);
+		return;
+	}
+	call_reply_json(c, 200, json_pack("{s:[]}", "Warnings"));
+}
+
+static void h_service_create(struct call *c)
+{
+	const struct store *st = manager_store(c);
+	char id[ID_LEN + 1];
+	struct command cmd;
+	struct shoal_err err;
+	int rv;
+
+	if (st == NULL)
+		return;
+	id_new(id);
+	c->new_id = strdup(id);
+	if (c->new_id == NULL) {
+		call_reply_error(c, SHOAL_ENOMEM, "out of memory");
+		return;
+	}
+	command_init(&cmd);
+	rv = api_service_create_command(st, c->body, id, clock_now_ns(), &cmd, &err);
+	if (rv == 0)
+		rv = swarm_propose(c->api->ctx.swarm, &cmd, service_created, c, &err);
+	command_free(&cmd);
+	if (rv != 0)
+		reply_write_error(c, rv, &err);
+}
+
+static void h_services_list(struct call *c)
+{
+	const struct store *st = manager_store(c);
+	struct shoal_err err;
+	char *text;
+	json_t *list = NULL;
+	int rv;
+
+	if (st == NULL || (text = query_filters(c)) == NULL)
+		return;
+	rv = api_services_list(st, text, api_query_bool(c->req, "status"), &list, &err);
+	free(text);
+	if (rv != 0)
+		call_reply_error(c, rv, err.msg);
+	else
+		call_reply_json(c, 200, list);
+}
+
+static void h_service_inspect(struct call *c)
+{
+	const struct store *st = manager_store(c);
+	const struct service_rec *s = NULL;
+	struct shoal_err err;
+	int rv;
+
+	if (st == NULL)
+		return;
+	rv = api_service_find(st, c->param, &s, &err);
+	if (rv != 0)
+		call_reply_error(c, rv, err.msg);
+	else
+		call_reply_json(c, 200, api_json_service(st, s, false));
+}
+
+static void h_service_update(struct call *c)
+{
+	const struct store *st = manager_store(c);
+	char vtext[32], rollback[32];
+	struct command cmd;
+	struct shoal_err err;
+	int rv;
+
+	if (st == NULL)
+		return;
+	if (!http_query_get(c->req, "rollback", rollback, sizeof(rollback)))
+		rollback[0] = '\0';
+	command_init(&cmd);
+	rv = api_service_update_command(
+	    st, c->param, http_query_get(c->req, "version", vtext, sizeof(vtext)) ? vtext : NULL,
+	    rollback, c->body, clock_now_ns(), &cmd, &err);
+	if (rv == 0)
+		rv = swarm_propose(c->api->ctx.swarm, &cmd, service_updated, c, &err);
+	command_free(&cmd);
+	if (rv != 0)
+		reply_write_error(c, rv, &err);
+}
+
+static void h_service_remove(struct call *c)
+{
+	const struct store *st = manager_store(c);
+	struct command cmd;
+	struct shoal_err err;
+	int rv;
+
+	if (st == NULL)
+		return;
+	command_init(&cmd);
+	rv = api_service_remove_command(st, c->param, &cmd, &err);
+	if (rv == 0)
+		rv = swarm_propose(c->api->ctx.swarm, &cmd, reply_empty_when_done, c, &err);
+	command_free(&cmd);
+	if (rv != 0)
+		reply_write_error(c, rv, &err);
+}
+
+static void h_tasks_list(struct call *c)
+{
+	const struct store *st = manager_store(c);
+	struct shoal_err err;
+	char *text;
+	json_t *list = NULL;
+	int rv;
+
+	if (st == NULL || (text = query_filters(c)) == NULL)
+		return;
+	rv = api_tasks_list(st, swarm_node_id(c->api->ctx.swarm), text, &list, &err);
+	free(text);
+	if (rv != 0)
+		call_reply_error(c, rv, err.msg);
+	else
+		call_reply_json(c, 200, list);
+}
+
+static void h_task_inspect(struct call *c)
+{
+	const struct store *st = manager_store(c);
+	const struct task_rec *t = NULL;
+	struct shoal_err err;
+	int rv;
+
+	if (st == NULL)
+		return;
+	rv = api_task_find(st, c->param, &t, &err);
+	if (rv != 0)
+		call_reply_error(c, rv, err.msg);
+	else
+		call_reply_json(c, 200, api_json_task(st, t));
+}
+
 /* --- images ---------------------------------------------------------------- */
 
 static void h_images_load(struct call *c)
@@ -808,6 +993,13 @@ static const struct route routes[] = {
     {"GET", "/nodes", h_nodes_list, false, true},
     {"GET", "/nodes/*", h_node_inspect, false, true},
     {"POST", "/nodes/*/update", h_node_update, true, true},
+    {"POST", "/services/create", h_service_create, true, true},
+    {"GET", "/services", h_services_list, false, true},
+    {"GET", "/services/*", h_service_inspect, false, true},
+    {"POST", "/services/*/update", h_service_update, true, true},
+    {"DELETE", "/services/*", h_service_remove, false, true},
+    {"GET", "/tasks", h_tasks_list, false, true},
+    {"GET", "/tasks/*", h_task_inspect, false, true},
     {"POST", "/images/load", h_images_load, false, false},
     {"POST", "/images/create", h_images_create, false, false},
     {"GET", "/images/json", h_images_list, false, false},

@@ -16,8 +16,10 @@
 #include "lib/clock.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "node/agent.h"
 #include "node/api.h"
 #include "node/api_images.h"
+#include "node/dispatch.h"
 #include "node/http_server.h"
 #include "node/swarm.h"
 #include "runtime/container.h"
@@ -57,6 +59,8 @@ struct daemon {
 	struct swarm *swarm;
 	struct image_store *images;    /* STATE_DIR/images */
 	struct containers *containers; /* STATE_DIR/containers */
+	struct agent *agent;	       /* runs this node's tasks */
+	struct dispatch *dispatch;     /* leader loops, assignment sets, reports */
 	struct http_server *http;
 	struct api *api;
 	bool stopping;
@@ -290,15 +294,34 @@ static void swarm_closed(void *arg)
 	ctr_close(d->containers, containers_closed, d);
 }
 
+static void agent_closed(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->agent = NULL;
+	if (d->swarm != NULL)
+		swarm_close(d->swarm, swarm_closed, d);
+	else
+		swarm_closed(d);
+}
+
+static void dispatch_closed(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->dispatch = NULL;
+	if (d->agent != NULL)
+		agent_close(d->agent, agent_closed, d);
+	else
+		agent_closed(d);
+}
+
 static void http_closed(void *arg)
 {
 	struct daemon *d = arg;
 
 	d->http = NULL;
-	if (d->swarm != NULL)
-		swarm_close(d->swarm, swarm_closed, d);
-	else
-		swarm_closed(d);
+	dispatch_close(d->dispatch, dispatch_closed, d);
 }
 
 static void stop(struct daemon *d)
@@ -319,6 +342,48 @@ static void on_signal(uv_signal_t *h, int signum)
 
 	log_info("daemon", "received signal %d", signum);
 	stop(d);
+}
+
+/* Container events go to the agent (once it exists). */
+static void ctr_event(void *arg, const struct container *c, enum ctr_event ev)
+{
+	struct daemon *d = arg;
+
+	if (d->agent != NULL)
+		agent_container_event(d->agent, c, ev);
+}
+
+/* The services layer: the dispatcher (leader loops, assignment sets, status
+ * reports) and this node's agent, which resumes its last assignment set. */
+static int open_services(struct daemon *d, struct shoal_err *err)
+{
+	char path[4096];
+	struct dispatch_config dcfg;
+	struct agent_config acfg;
+	int rv;
+
+	memset(&dcfg, 0, sizeof(dcfg));
+	dcfg.loop = &d->loop;
+	dcfg.swarm = d->swarm;
+	rv = dispatch_start(&d->dispatch, &dcfg, err);
+	if (rv != 0)
+		return rv;
+	snprintf(path, sizeof(path), "%s/agent", d->opts.state_dir);
+	memset(&acfg, 0, sizeof(acfg));
+	acfg.loop = &d->loop;
+	acfg.state_dir = path;
+	acfg.node_id = swarm_node_id(d->swarm); /* filled in place by init/join */
+	acfg.containers = d->containers;
+	acfg.images = d->images;
+	acfg.report = dispatch_agent_report;
+	acfg.arg = d->dispatch;
+	rv = agent_open(&acfg, &d->agent, err);
+	if (rv != 0) {
+		shoal_err_wrap(err, "resume this node's tasks");
+		return rv;
+	}
+	dispatch_set_agent(d->dispatch, d->agent);
+	return 0;
 }
 
 /* The containers, re-adopting those that kept running while the daemon was
@@ -348,6 +413,8 @@ static int open_containers(struct daemon *d, struct shoal_err *err)
 	ccfg.root = path;
 	ccfg.driver = runc ? CTR_DRIVER_RUNC : CTR_DRIVER_PROCESS;
 	ccfg.images = d->images;
+	ccfg.on_event = ctr_event;
+	ccfg.arg = d;
 	ccfg.net = runc && strcmp(d->opts.bridge, "none") != 0 ? &ncfg : NULL;
 	rv = ctr_open(&ccfg, &d->containers, err);
 	if (rv != 0)
@@ -418,6 +485,8 @@ static int start(struct daemon *d, struct shoal_err *err)
 	}
 
 	rv = open_containers(d, err);
+	if (rv == 0)
+		rv = open_services(d, err);
 	if (rv != 0)
 		return rv;
 

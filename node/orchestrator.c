@@ -468,6 +468,12 @@ static int put_new(struct orch *o, const struct new_task *nt, struct command *ou
 	t.status.message = msg;
 	t.desired_state = TASK_RUNNING;
 	t.spec_version = nt->svc->meta.version;
+	/* The agent names containers "<service>.<slot>.<task id>" from it. */
+	struct schema_kv name = {"com.docker.swarm.service.name", nt->svc->spec.name};
+	if (nt->svc->spec.name != NULL) {
+		t.labels.items = &name;
+		t.labels.n = 1;
+	}
 	return command_put(out, RECORD_TASKS, COMMAND_EXPECT_NEW, &t, err);
 }
 

@@ -101,7 +101,9 @@ host_daemon_start() {
 	shift 2
 	mkdir -p "$T/$name"
 	echo "$i" >"$T/$name/host"
-	_daemon_wrap=(ip netns exec "${NET_NS[i]}")
+	# nsenter, not `ip netns exec`: that remounts /sys, and runc then finds
+	# no cgroup mount.
+	_daemon_wrap=(nsenter --net="/var/run/netns/${NET_NS[i]}")
 	daemon_start "$name" --listen-addr "${NET_IP[i]}:$NET_PORT" \
 		--advertise-addr "${NET_IP[i]}" "$@" || rv=$?
 	_daemon_wrap=()

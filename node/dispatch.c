@@ -1,0 +1,762 @@
+/* The services layer's wiring: the leader's loops, assignment sets through gossip and RPC, status
+ * reports. */
+#include "node/dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+#include <sodium.h>
+
+#include "lib/clock.h"
+#include "lib/id.h"
+#include "lib/log.h"
+#include "node/command.h"
+#include "node/orchestrator.h"
+#include "node/records_svc.h"
+#include "node/scheduler.h"
+#include "node/store.h"
+
+#define NUDGE_PREFIX	"a."
+#define CALL_TIMEOUT_MS 5000
+#define MAX_NODES_SEEN	4096
+
+/* A node's assignment version as last nudged. */
+struct node_version {
+	char id[ID_LEN + 1];
+	uint64_t version;
+};
+
+struct dispatch {
+	uv_loop_t *loop;
+	struct swarm *swarm;
+	struct agent *agent;
+	uv_timer_t tick;
+	bool closing;
+	int pending; /* proposals and calls in flight, and the timer until closed */
+	void (*close_cb)(void *arg);
+	void *close_arg;
+
+	/* Leader. */
+	const struct store *store_seen; /* the store the indexes below are of */
+	uint64_t reconciled_index;	/* the store's index when both loops found nothing */
+	int64_t next_ns;		/* a restart delay ends: run again then */
+	bool proposing;
+	struct node_version *versions;
+	size_t n_versions;
+	uint64_t nudged_index;
+
+	/* This node's agent. */
+	uint64_t wanted_version; /* the newest nudge for us */
+	uint64_t last_poll_ms;
+	bool fetching;
+};
+
+/* ---- helpers ---- */
+
+static void hold(struct dispatch *d)
+{
+	d->pending++;
+}
+
+static void maybe_free(struct dispatch *d)
+{
+	if (!d->closing || d->pending > 0)
+		return;
+	free(d->versions);
+	if (d->close_cb != NULL)
+		d->close_cb(d->close_arg);
+	free(d);
+}
+
+static void release(struct dispatch *d)
+{
+	d->pending--;
+	maybe_free(d);
+}
+
+static bool node_up(void *arg, const char *node_id)
+{
+	struct dispatch *d = arg;
+	const struct store *st = swarm_store(d->swarm);
+	const struct node_rec *n = st != NULL ? store_node_get(st, node_id) : NULL;
+
+	/* swarm_node_state gives gossip's view (Ready/Down) of any member. */
+	return n != NULL && swarm_node_state(d->swarm, n) == NODE_STATE_READY;
+}
+
+static void new_id(void *arg, char out[ID_LEN + 1])
+{
+	(void)arg;
+	id_new(out);
+}
+
+/* ---- the leader's loops ---- */
+
+static void proposed(void *arg, int status, const struct shoal_err *err)
+{
+	struct dispatch *d = arg;
+
+	d->proposing = false;
+	if (status != 0 && !d->closing)
+		log_debug("dispatch", "reconcile proposal: %s", err != NULL ? err->msg : "failed");
+	release(d);
+}
+
+static bool propose(struct dispatch *d, struct command *cmd)
+{
+	struct shoal_err err;
+
+	if (cmd->n_ops == 0)
+		return false;
+	if (swarm_propose(d->swarm, cmd, proposed, d, &err) != 0) {
+		log_debug("dispatch", "reconcile proposal: %s", err.msg);
+		return false;
+	}
+	hold(d);
+	d->proposing = true;
+	return true;
+}
+
+static void reconcile(struct dispatch *d, const struct store *st)
+{
+	struct orch_env oenv;
+	struct sched_env senv;
+	struct sched_stats stats;
+	const struct cluster_rec *cl = store_cluster(st);
+	struct command cmd;
+	struct shoal_err err;
+	int64_t now = clock_now_ns(), next = 0;
+	uint64_t index = store_last_index(st);
+
+	if (d->proposing)
+		return;
+	if (index == d->reconciled_index && (d->next_ns == 0 || now < d->next_ns))
+		return;
+	memset(&oenv, 0, sizeof(oenv));
+	oenv.now_ns = now;
+	oenv.node_up = node_up;
+	oenv.new_id = new_id;
+	oenv.arg = d;
+	oenv.history_limit = cl != NULL ? cl->spec.orchestration.task_history_retention_limit : 5;
+	command_init(&cmd);
+	if (orchestrator_run(st, &oenv, &cmd, &next, &err) != 0) {
+		log_warn("dispatch", "orchestrator: %s", err.msg);
+		command_free(&cmd);
+		return;
+	}
+	d->next_ns = next;
+	if (propose(d, &cmd)) {
+		command_free(&cmd);
+		return;
+	}
+	command_free(&cmd);
+	memset(&senv, 0, sizeof(senv));
+	senv.now_ns = now;
+	senv.node_up = node_up;
+	senv.arg = d;
+	command_init(&cmd);
+	if (scheduler_run(st, &senv, &cmd, &stats, &err) != 0) {
+		log_warn("dispatch", "scheduler: %s", err.msg);
+		command_free(&cmd);
+		return;
+	}
+	if (!propose(d, &cmd))
+		d->reconciled_index = index; /* nothing to do at this index */
+	command_free(&cmd);
+}
+
+/* ---- assignment versions ---- */
+
+/* The version of @node's set: the highest version among its tasks. */
+static uint64_t set_version(const struct store *st, const char *node)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < store_count(st, RECORD_TASKS); i++) {
+		const struct task_rec *t = store_at(st, RECORD_TASKS, i);
+
+		if (t->node_id != NULL && strcmp(t->node_id, node) == 0 && t->meta.version > v)
+			v = t->meta.version;
+	}
+	return v;
+}
+
+static struct node_version *version_slot(struct dispatch *d, const char *node)
+{
+	struct node_version *v;
+
+	for (size_t i = 0; i < d->n_versions; i++)
+		if (strcmp(d->versions[i].id, node) == 0)
+			return &d->versions[i];
+	if (d->n_versions == MAX_NODES_SEEN)
+		return NULL;
+	v = realloc(d->versions, (d->n_versions + 1) * sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	d->versions = v;
+	v = &d->versions[d->n_versions++];
+	memset(v, 0, sizeof(*v));
+	snprintf(v->id, sizeof(v->id), "%s", node);
+	return v;
+}
+
+/* Leader: nudge every node whose set moved. A node whose tasks were all
+ * deleted keeps its last version; its agent still learns through its poll. */
+static void nudge_sets(struct dispatch *d, const struct store *st)
+{
+	uint64_t index = store_last_index(st);
+	char key[ID_LEN + 8];
+
+	if (index == d->nudged_index)
+		return;
+	d->nudged_index = index;
+	for (size_t i = 0; i < store_count(st, RECORD_NODES); i++) {
+		const struct node_rec *n = store_at(st, RECORD_NODES, i);
+		uint64_t v = set_version(st, n->meta.id);
+		struct node_version *nv = version_slot(d, n->meta.id);
+
+		if (nv == NULL || v <= nv->version)
+			continue;
+		nv->version = v;
+		snprintf(key, sizeof(key), NUDGE_PREFIX "%s", n->meta.id);
+		swarm_nudge(d->swarm, key, v);
+	}
+}
+
+/* The tasks of @node in @st, into a heap array of pointers into the store. */
+static const struct task_rec **node_tasks(const struct store *st, const char *node, size_t *n)
+{
+	size_t total = store_count(st, RECORD_TASKS), k = 0;
+	const struct task_rec **v = calloc(total + 1, sizeof(*v));
+
+	if (v == NULL)
+		return NULL;
+	for (size_t i = 0; i < total; i++) {
+		const struct task_rec *t = store_at(st, RECORD_TASKS, i);
+
+		if (t->node_id != NULL && strcmp(t->node_id, node) == 0)
+			v[k++] = t;
+	}
+	*n = k;
+	return v;
+}
+
+/* A manager's own agent reads its set from the local store. */
+static void assign_local(struct dispatch *d, const struct store *st)
+{
+	const char *self = swarm_node_id(d->swarm);
+	const struct task_rec **tasks;
+	struct shoal_err err;
+	uint64_t v = set_version(st, self);
+	size_t n = 0;
+
+	if (d->agent == NULL || v == 0 || v <= agent_version(d->agent))
+		return;
+	tasks = node_tasks(st, self, &n);
+	if (tasks == NULL)
+		return;
+	if (agent_assign(d->agent, v, tasks, n, &err) != 0)
+		log_warn("dispatch", "assign %zu task(s): %s", n, err.msg);
+	free(tasks);
+}
+
+/* ---- the wire: assignment sets and reports ---- */
+
+/* [version, [task...]] */
+static int encode_set(const struct store *st, const char *node, msgpack_sbuffer *sb)
+{
+	msgpack_packer pk;
+	const struct task_rec **tasks;
+	size_t n = 0;
+	int rv = 0;
+
+	tasks = node_tasks(st, node, &n);
+	if (tasks == NULL)
+		return SHOAL_ENOMEM;
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	if (msgpack_pack_array(&pk, 2) != 0 ||
+	    msgpack_pack_uint64(&pk, set_version(st, node)) != 0 ||
+	    msgpack_pack_array(&pk, (uint32_t)n) != 0)
+		rv = SHOAL_ENOMEM;
+	for (size_t i = 0; rv == 0 && i < n; i++)
+		rv = schema_pack(&task_schema, tasks[i], &pk);
+	free(tasks);
+	return rv;
+}
+
+static void free_tasks(struct task_rec **tasks, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		task_rec_free(tasks[i]);
+		free(tasks[i]);
+	}
+	free(tasks);
+}
+
+static int decode_set(const void *body, size_t len, uint64_t *version, struct task_rec ***out,
+		      size_t *n_out, struct shoal_err *err)
+{
+	msgpack_unpacked up;
+	const msgpack_object *o, *list;
+	struct task_rec **tasks = NULL;
+	size_t n = 0;
+	int rv;
+
+	msgpack_unpacked_init(&up);
+	rv = schema_msgpack_parse(body, len, &up, err);
+	if (rv != 0)
+		goto out;
+	o = &up.data;
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2 ||
+	    o->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    o->via.array.ptr[1].type != MSGPACK_OBJECT_ARRAY) {
+		rv = shoal_errf(err, SHOAL_EPROTO, "an assignment set is [version, [task...]]");
+		goto out;
+	}
+	*version = o->via.array.ptr[0].via.u64;
+	list = &o->via.array.ptr[1];
+	tasks = calloc(list->via.array.size + 1, sizeof(*tasks));
+	if (tasks == NULL) {
+		rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (n = 0; n < list->via.array.size; n++) {
+		tasks[n] = calloc(1, sizeof(**tasks));
+		if (tasks[n] == NULL || task_rec_defaults(tasks[n], err) != 0) {
+			free(tasks[n]);
+			rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+			goto out;
+		}
+		rv = schema_unpack(&task_schema, tasks[n], &list->via.array.ptr[n], err);
+		if (rv != 0) {
+			n++;
+			goto out;
+		}
+	}
+	*out = tasks;
+	*n_out = n;
+	tasks = NULL;
+	n = 0;
+out:
+	if (tasks != NULL)
+		free_tasks(tasks, n);
+	msgpack_unpacked_destroy(&up);
+	return rv;
+}
+
+/* Reports: [[id, state, message, err, container id, pid, exit code, ts]...] */
+static int encode_reports(const struct agent_report *r, size_t n, msgpack_sbuffer *sb)
+{
+	msgpack_packer pk;
+	int rv;
+
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	rv = msgpack_pack_array(&pk, (uint32_t)n);
+	for (size_t i = 0; rv == 0 && i < n; i++) {
+		const char *s[4] = {r[i].task_id, r[i].message, r[i].err, r[i].container_id};
+
+		rv = msgpack_pack_array(&pk, 8);
+		for (int k = 0; rv == 0 && k < 4; k++) {
+			size_t len = strlen(s[k]);
+
+			rv = msgpack_pack_str(&pk, len) | msgpack_pack_str_body(&pk, s[k], len);
+			if (k == 0 && rv == 0)
+				rv = msgpack_pack_int(&pk, (int)r[i].state);
+		}
+		if (rv == 0)
+			rv = msgpack_pack_int64(&pk, r[i].pid) |
+			     msgpack_pack_int64(&pk, r[i].exit_code) |
+			     msgpack_pack_int64(&pk, r[i].timestamp);
+	}
+	return rv == 0 ? 0 : SHOAL_ENOMEM;
+}
+
+static int copy_str(const msgpack_object *o, char *out, size_t len)
+{
+	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= len)
+		return -1;
+	memcpy(out, o->via.str.ptr, o->via.str.size);
+	out[o->via.str.size] = '\0';
+	return 0;
+}
+
+static int decode_reports(const void *body, size_t len, struct agent_report **out, size_t *n_out,
+			  struct shoal_err *err)
+{
+	msgpack_unpacked up;
+	struct agent_report *r = NULL;
+	size_t n = 0;
+	int rv;
+
+	msgpack_unpacked_init(&up);
+	rv = schema_msgpack_parse(body, len, &up, err);
+	if (rv == 0 && (up.data.type != MSGPACK_OBJECT_ARRAY || up.data.via.array.size > 10000))
+		rv = shoal_errf(err, SHOAL_EPROTO, "task reports are a list of at most 10000");
+	if (rv == 0) {
+		n = up.data.via.array.size;
+		r = calloc(n + 1, sizeof(*r));
+		if (r == NULL)
+			rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; rv == 0 && i < n; i++) {
+		const msgpack_object *e = &up.data.via.array.ptr[i];
+		const msgpack_object *f;
+
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 8) {
+			rv = shoal_errf(err, SHOAL_EPROTO, "a task report has 8 fields");
+			break;
+		}
+		f = e->via.array.ptr;
+		if (copy_str(&f[0], r[i].task_id, sizeof(r[i].task_id)) != 0 ||
+		    f[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[1].via.u64 > TASK_ORPHANED ||
+		    copy_str(&f[2], r[i].message, sizeof(r[i].message)) != 0 ||
+		    copy_str(&f[3], r[i].err, sizeof(r[i].err)) != 0 ||
+		    copy_str(&f[4], r[i].container_id, sizeof(r[i].container_id)) != 0 ||
+		    (f[5].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		     f[5].type != MSGPACK_OBJECT_NEGATIVE_INTEGER) ||
+		    (f[6].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		     f[6].type != MSGPACK_OBJECT_NEGATIVE_INTEGER) ||
+		    (f[7].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		     f[7].type != MSGPACK_OBJECT_NEGATIVE_INTEGER)) {
+			rv = shoal_errf(err, SHOAL_EPROTO, "a task report's fields are malformed");
+			break;
+		}
+		r[i].state = (enum task_state)f[1].via.u64;
+		r[i].pid = f[5].via.i64;
+		r[i].exit_code = f[6].via.i64;
+		r[i].timestamp = f[7].via.i64;
+	}
+	msgpack_unpacked_destroy(&up);
+	if (rv != 0) {
+		free(r);
+		return rv;
+	}
+	*out = r;
+	*n_out = n;
+	return 0;
+}
+
+/* The writes for @reports from node @node: a task only moves forward, and
+ * only its own node reports it. */
+static int reports_command(const struct store *st, const char *node,
+			   const struct agent_report *reports, size_t n, struct command *cmd,
+			   struct shoal_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct agent_report *r = &reports[i];
+		const struct task_rec *t = store_get(st, RECORD_TASKS, r->task_id);
+		struct task_rec copy;
+		int rv;
+
+		if (t == NULL || t->node_id == NULL || strcmp(t->node_id, node) != 0)
+			continue; /* gone, or not this node's: nothing to report */
+		if (r->state < t->status.state ||
+		    (r->state == t->status.state && r->timestamp <= t->status.timestamp))
+			continue;
+		rv = schema_copy(&task_schema, &copy, t, err);
+		if (rv != 0)
+			return rv;
+		copy.status.state = r->state;
+		copy.status.timestamp = r->timestamp;
+		free(copy.status.message);
+		free(copy.status.err);
+		free(copy.status.container_status.container_id);
+		copy.status.message = strdup(r->message);
+		copy.status.err = r->err[0] != '\0' ? strdup(r->err) : NULL;
+		copy.status.container_status.container_id =
+		    r->container_id[0] != '\0' ? strdup(r->container_id) : NULL;
+		copy.status.container_status.pid = r->pid;
+		copy.status.container_status.exit_code = r->exit_code;
+		copy.meta.updated_at = r->timestamp;
+		rv = copy.status.message == NULL
+			 ? shoal_errf(err, SHOAL_ENOMEM, "out of memory")
+			 : command_put(cmd, RECORD_TASKS, t->meta.version, &copy, err);
+		task_rec_free(&copy);
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
+}
+
+/* ---- RPC served by managers ---- */
+
+static const char *caller_node(struct rpc_call *call)
+{
+	const struct stream_peer *p = rpc_call_peer(call);
+
+	return p != NULL && p->authenticated ? p->cert.node_id : NULL;
+}
+
+static void m_assignments(void *arg, struct rpc_call *call, const void *body, size_t len)
+{
+	struct swarm *s = arg;
+	const struct store *st = swarm_store(s);
+	const char *node = caller_node(call);
+	msgpack_sbuffer sb;
+	struct shoal_err err;
+
+	(void)body;
+	(void)len;
+	if (st == NULL || node == NULL) {
+		rpc_reply(call, shoal_errf(&err, SHOAL_ESTATE, "not a manager"), &err, NULL, 0);
+		return;
+	}
+	msgpack_sbuffer_init(&sb);
+	if (encode_set(st, node, &sb) != 0)
+		rpc_reply(call, shoal_errf(&err, SHOAL_ENOMEM, "out of memory"), &err, NULL, 0);
+	else
+		rpc_reply(call, 0, NULL, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void status_committed(void *arg, int status, const struct shoal_err *err)
+{
+	struct rpc_call *call = arg;
+
+	rpc_reply(call, status, err, NULL, 0);
+}
+
+static void m_task_status(void *arg, struct rpc_call *call, const void *body, size_t len)
+{
+	struct swarm *s = arg;
+	const struct store *st = swarm_store(s);
+	const char *node = caller_node(call);
+	struct agent_report *reports = NULL;
+	struct command cmd;
+	struct shoal_err err;
+	size_t n = 0;
+	int rv;
+
+	if (st == NULL || node == NULL) {
+		rpc_reply(call, shoal_errf(&err, SHOAL_ESTATE, "not a manager"), &err, NULL, 0);
+		return;
+	}
+	rv = decode_reports(body, len, &reports, &n, &err);
+	command_init(&cmd);
+	if (rv == 0)
+		rv = reports_command(st, node, reports, n, &cmd, &err);
+	free(reports);
+	if (rv == 0 && cmd.n_ops == 0) {
+		rpc_reply(call, 0, NULL, NULL, 0);
+	} else if (rv == 0) {
+		rv = swarm_propose(s, &cmd, status_committed, call, &err);
+		if (rv != 0)
+			rpc_reply(call, rv, &err, NULL, 0);
+	} else {
+		rpc_reply(call, rv, &err, NULL, 0);
+	}
+	command_free(&cmd);
+}
+
+/* ---- this node's agent ---- */
+
+struct report_req {
+	struct dispatch *d;
+	uint64_t batch;
+};
+
+static void report_done(void *arg, int status, const struct shoal_err *err)
+{
+	struct report_req *rq = arg;
+	struct dispatch *d = rq->d;
+
+	if (status == 0 && !d->closing && d->agent != NULL)
+		agent_reports_acked(d->agent, rq->batch);
+	else if (status != 0)
+		log_debug("dispatch", "task reports: %s", err != NULL ? err->msg : "failed");
+	free(rq);
+	release(d);
+}
+
+static void report_answered(void *arg, int status, const struct shoal_err *err, const void *body,
+			    size_t len)
+{
+	(void)body;
+	(void)len;
+	report_done(arg, status, err);
+}
+
+void dispatch_agent_report(void *arg, uint64_t batch, const struct agent_report *reports, size_t n)
+{
+	struct dispatch *d = arg;
+	const struct store *st = swarm_store(d->swarm);
+	struct report_req *rq;
+	struct command cmd;
+	struct shoal_err err;
+	msgpack_sbuffer sb;
+	int rv;
+
+	if (d->closing || n == 0)
+		return;
+	rq = calloc(1, sizeof(*rq));
+	if (rq == NULL)
+		return; /* the agent sends again */
+	rq->d = d;
+	rq->batch = batch;
+	if (st != NULL) {
+		command_init(&cmd);
+		rv = reports_command(st, swarm_node_id(d->swarm), reports, n, &cmd, &err);
+		if (rv == 0 && cmd.n_ops == 0) {
+			command_free(&cmd);
+			agent_reports_acked(d->agent, batch);
+			free(rq);
+			return;
+		}
+		if (rv == 0)
+			rv = swarm_propose(d->swarm, &cmd, report_done, rq, &err);
+		command_free(&cmd);
+	} else {
+		msgpack_sbuffer_init(&sb);
+		rv = encode_reports(reports, n, &sb);
+		if (rv == 0)
+			rv = swarm_call_manager(d->swarm, "task_status", sb.data, sb.size,
+						CALL_TIMEOUT_MS, report_answered, rq, &err);
+		msgpack_sbuffer_destroy(&sb);
+	}
+	if (rv != 0) {
+		log_debug("dispatch", "task reports: %s", err.msg);
+		free(rq);
+		return;
+	}
+	hold(d);
+}
+
+static void set_answered(void *arg, int status, const struct shoal_err *rerr, const void *body,
+			 size_t len)
+{
+	struct dispatch *d = arg;
+	struct task_rec **tasks = NULL;
+	struct shoal_err err;
+	uint64_t version = 0;
+	size_t n = 0;
+
+	d->fetching = false;
+	if (d->closing || d->agent == NULL) {
+		release(d);
+		return;
+	}
+	if (status != 0) {
+		log_debug("dispatch", "assignments: %s", rerr->msg);
+	} else if (decode_set(body, len, &version, &tasks, &n, &err) != 0) {
+		log_warn("dispatch", "assignments from the manager: %s", err.msg);
+	} else {
+		if (version > agent_version(d->agent) &&
+		    agent_assign(d->agent, version, (const struct task_rec *const *)tasks, n,
+				 &err) != 0)
+			log_warn("dispatch", "assign %zu task(s): %s", n, err.msg);
+		free_tasks(tasks, n);
+	}
+	release(d);
+}
+
+/* A worker asks a manager for its set. */
+static void fetch_set(struct dispatch *d)
+{
+	struct shoal_err err;
+
+	if (d->fetching || d->agent == NULL)
+		return;
+	d->last_poll_ms = uv_now(d->loop);
+	if (swarm_call_manager(d->swarm, "assignments", NULL, 0, CALL_TIMEOUT_MS, set_answered, d,
+			       &err) != 0)
+		return;
+	d->fetching = true;
+	hold(d);
+}
+
+static void on_nudge(void *arg, const char *key, uint64_t version)
+{
+	struct dispatch *d = arg;
+	const char *self = swarm_node_id(d->swarm);
+
+	if (d->closing || strncmp(key, NUDGE_PREFIX, strlen(NUDGE_PREFIX)) != 0 ||
+	    strcmp(key + strlen(NUDGE_PREFIX), self) != 0)
+		return;
+	if (version > d->wanted_version)
+		d->wanted_version = version;
+	if (swarm_store(d->swarm) == NULL && d->agent != NULL && version > agent_version(d->agent))
+		fetch_set(d);
+}
+
+/* ---- the tick ---- */
+
+static void tick(uv_timer_t *t)
+{
+	struct dispatch *d = t->data;
+	const struct store *st;
+
+	if (d->closing || swarm_state(d->swarm) != SWARM_ACTIVE)
+		return;
+	st = swarm_store(d->swarm);
+	if (st != d->store_seen) {
+		/* A new store (promoted, restarted Raft): start over. */
+		d->store_seen = st;
+		d->reconciled_index = 0;
+		d->nudged_index = 0;
+		d->n_versions = 0;
+	}
+	if (st != NULL) {
+		if (swarm_is_leader(d->swarm, NULL)) {
+			reconcile(d, st);
+			nudge_sets(d, st);
+		}
+		assign_local(d, st);
+	} else if (uv_now(d->loop) - d->last_poll_ms >= DISPATCH_POLL_MS ||
+		   (d->agent != NULL && d->wanted_version > agent_version(d->agent))) {
+		fetch_set(d);
+	}
+}
+
+int dispatch_start(struct dispatch **out, const struct dispatch_config *cfg, struct shoal_err *err)
+{
+	struct swarm_hooks hooks;
+	struct dispatch *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	d->loop = cfg->loop;
+	d->swarm = cfg->swarm;
+	d->agent = cfg->agent;
+	memset(&hooks, 0, sizeof(hooks));
+	hooks.methods[0] = (struct rpc_method){"assignments", m_assignments};
+	hooks.methods[1] = (struct rpc_method){"task_status", m_task_status};
+	hooks.nudge = on_nudge;
+	hooks.arg = d;
+	swarm_set_hooks(d->swarm, &hooks);
+	uv_timer_init(d->loop, &d->tick);
+	d->tick.data = d;
+	hold(d); /* the timer, until closed */
+	uv_timer_start(&d->tick, tick, DISPATCH_TICK_MS, DISPATCH_TICK_MS);
+	*out = d;
+	return 0;
+}
+
+void dispatch_set_agent(struct dispatch *d, struct agent *a)
+{
+	d->agent = a;
+}
+
+static void tick_closed(uv_handle_t *h)
+{
+	release(h->data);
+}
+
+void dispatch_close(struct dispatch *d, void (*cb)(void *arg), void *arg)
+{
+	struct swarm_hooks none;
+
+	if (d == NULL) {
+		if (cb != NULL)
+			cb(arg);
+		return;
+	}
+	d->closing = true;
+	d->close_cb = cb;
+	d->close_arg = arg;
+	memset(&none, 0, sizeof(none));
+	swarm_set_hooks(d->swarm, &none);
+	uv_timer_stop(&d->tick);
+	uv_close((uv_handle_t *)&d->tick, tick_closed);
+}

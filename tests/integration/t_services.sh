@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# Services and tasks on one daemon (process driver): the API (create, list,
+# inspect, update with version conflicts, remove, validation, filters), the
+# CLI and the docker CLI. Tests that need tasks to run (the orchestrator and
+# the agent) are in converge_tests, run when SHOAL_SERVICES_AGENT=1.
+. "$(dirname "$0")/lib.sh"
+
+daemon_start s --hostname svc-h1 --runtime process --bridge none || { fail "daemon starts"; exit 1; }
+port=$(free_port)
+
+# The API refuses services outside a swarm, as Docker does.
+call s GET /services
+[ "$CODE" = 503 ] && contains "$BODY" "This node is not a swarm manager" &&
+	ok "GET /services outside a swarm: 503" || fail "GET /services outside a swarm" "$CODE $BODY"
+out=$(sh_ s service ls 2>&1)
+[ $? -ne 0 ] && contains "$out" "This node is not a swarm manager" &&
+	ok "service ls outside a swarm fails" || fail "service ls outside a swarm" "$out"
+
+check "swarm init" sh_ s swarm init --advertise-addr 127.0.0.1 --listen-addr "127.0.0.1:$port"
+
+jpost() { call s POST "$1" -H 'Content-Type: application/json' -d "$2"; }
+
+# --- API: create ----------------------------------------------------------------------------
+spec='{"Name":"web","Labels":{"tier":"front"},"TaskTemplate":{"ContainerSpec":{"Image":"shoal-demo:latest","Args":["sleep","1000"]}},"Mode":{"Replicated":{"Replicas":2}},"EndpointSpec":{"Ports":[{"TargetPort":80,"PublishedPort":8080}]}}'
+jpost /services/create "$spec"
+web=$(jpy "j['ID']" <<<"$BODY" 2>/dev/null)
+[ "$CODE" = 201 ] && [ -n "$web" ] && [ "$(jpy "j['Warnings']" <<<"$BODY")" = "[]" ] &&
+	ok "POST /services/create: 201 with ID and Warnings" || fail "POST /services/create" "$CODE $BODY"
+
+jpost /v1.41/services/create '{"Name":"WEB","TaskTemplate":{"ContainerSpec":{"Image":"busybox"}}}'
+[ "$CODE" = 409 ] && contains "$BODY" "rpc error: code = AlreadyExists desc = name conflicts with an existing object" &&
+	ok "a taken name: 409 AlreadyExists" || fail "name conflict" "$CODE $BODY"
+jpost /services/create '{"Name":"noimage"}'
+[ "$CODE" = 400 ] && contains "$BODY" "ContainerSpec: image reference must be provided" &&
+	ok "no image: 400" || fail "no image" "$CODE $BODY"
+jpost /services/create '{"Name":"badc","TaskTemplate":{"ContainerSpec":{"Image":"busybox"},"Placement":{"Constraints":["node.role=manager"]}}}'
+[ "$CODE" = 400 ] && contains "$BODY" "constraint expected one operator from ==, !=" &&
+	ok "a bad constraint: 400" || fail "bad constraint" "$CODE $BODY"
+jpost /services/create '{"Name":"two","TaskTemplate":{"ContainerSpec":{"Image":"busybox"}},"Mode":{"Global":{},"Replicated":{"Replicas":2}}}'
+[ "$CODE" = 400 ] && contains "$BODY" "must specify only one service mode" &&
+	ok "two modes: 400" || fail "two modes" "$CODE $BODY"
+jpost /services/create '{"Name":"bad.name","TaskTemplate":{"ContainerSpec":{"Image":"busybox"}}}'
+[ "$CODE" = 400 ] && contains "$BODY" "name must be valid as a DNS name component" &&
+	ok "a bad name: 400" || fail "bad name" "$CODE $BODY"
+jpost /services/create '{"Name":"p2","TaskTemplate":{"ContainerSpec":{"Image":"busybox"}},"EndpointSpec":{"Ports":[{"TargetPort":81,"PublishedPort":8080}]}}'
+[ "$CODE" = 400 ] && contains "$BODY" "port '8080' is already in use by service 'web'" &&
+	ok "a published port in use: 400" || fail "port in use" "$CODE $BODY"
+jpost /services/create '{"Name":"bad-json","Mode":"global"}'
+[ "$CODE" = 400 ] && contains "$BODY" "json: cannot unmarshal string into Go struct field ServiceSpec.Mode" &&
+	ok "Go's unmarshal error for a bad Mode" || fail "bad Mode type" "$CODE $BODY"
+jpost /services/create '{"TaskTemplate":{"ContainerSpec":{"Image":"busybox"}},"Mode":{"Global":{}}}'
+gen=$(jpy "j['ID']" <<<"$BODY" 2>/dev/null)
+[ "$CODE" = 201 ] && ok "a service without a name is created" || fail "nameless create" "$CODE $BODY"
+call s GET "/services/$gen"
+gname=$(jpy "j['Spec']['Name']" <<<"$BODY" 2>/dev/null)
+[[ "$gname" =~ ^[a-z]+_[a-z]+[0-9]?$ ]] && ok "it gets a generated name ($gname)" || fail "generated name" "$BODY"
+
+# --- API: inspect, list, filters ------------------------------------------------------------
+call s GET /services/web
+[ "$CODE" = 200 ] && [ "$(jpy "j['ID']" <<<"$BODY")" = "$web" ] &&
+	[ "$(jpy "j['Spec']['Mode']" <<<"$BODY")" = '{"Replicated": {"Replicas": 2}}' ] &&
+	[ "$(jpy "j['Spec']['TaskTemplate']['Resources']" <<<"$BODY")" = '{"Limits": {}, "Reservations": {}}' ] &&
+	[ "$(jpy "j['Spec']['TaskTemplate']['Placement']" <<<"$BODY")" = '{}' ] &&
+	[ "$(jpy "j['Endpoint']['Ports'][0]['PublishMode']" <<<"$BODY")" = ingress ] &&
+	[ "$(jpy "'PreviousSpec' in j" <<<"$BODY")" = false ] &&
+	ok "GET /services/web: Docker's shape" || fail "GET /services/web" "$CODE $BODY"
+call s GET "/services/${web:0:6}"
+[ "$CODE" = 200 ] && ok "GET /services/<id prefix>" || fail "GET by prefix" "$CODE $BODY"
+call s GET /services/nope
+[ "$CODE" = 404 ] && contains "$BODY" "service nope not found" && ok "GET /services/nope: 404" || fail "GET unknown" "$CODE $BODY"
+call s GET '/services?status=true'
+[ "$CODE" = 200 ] && [ "$(jpy "len(j)" <<<"$BODY")" = 2 ] &&
+	[ "$(jpy "[s['ServiceStatus']['DesiredTasks'] for s in j if s['ID'] == '$web'][0]" <<<"$BODY")" = 2 ] &&
+	ok "GET /services?status=true has ServiceStatus" || fail "status=true" "$CODE $BODY"
+call s GET '/services?filters=%7B%22mode%22%3A%7B%22global%22%3Atrue%7D%7D'
+[ "$CODE" = 200 ] && [ "$(jpy "[s['ID'] for s in j]" <<<"$BODY")" = "[\"$gen\"]" ] &&
+	ok "filter mode=global" || fail "filter mode" "$CODE $BODY"
+call s GET '/services?filters=%7B%22label%22%3A%7B%22tier%3Dfront%22%3Atrue%7D%7D'
+[ "$CODE" = 200 ] && [ "$(jpy "[s['ID'] for s in j]" <<<"$BODY")" = "[\"$web\"]" ] &&
+	ok "filter label=tier=front" || fail "filter label" "$CODE $BODY"
+call s GET '/services?filters=%7B%22colour%22%3A%7B%22red%22%3Atrue%7D%7D'
+[ "$CODE" = 400 ] && contains "$BODY" "invalid filter 'colour'" && ok "unknown filter: 400" || fail "unknown filter" "$CODE $BODY"
+call s GET '/tasks?filters=%7B%22service%22%3A%7B%22nope%22%3Atrue%7D%7D'
+[ "$CODE" = 404 ] && contains "$BODY" "service nope not found" && ok "tasks of an unknown service: 404" ||
+	fail "tasks filter unknown service" "$CODE $BODY"
+call s GET '/tasks?filters=%7B%22service%22%3A%7B%22web%22%3Atrue%7D%2C%22desired-state%22%3A%7B%22running%22%3Atrue%7D%7D'
+[ "$CODE" = 200 ] && ok "GET /tasks with service and desired-state filters" || fail "tasks filters" "$CODE $BODY"
+call s GET /tasks/nope
+[ "$CODE" = 404 ] && contains "$BODY" "task nope not found" && ok "GET /tasks/nope: 404" || fail "task unknown" "$CODE $BODY"
+
+# --- API: update and version conflicts --------------------------------------------------------
+call s GET /services/web
+cur=$BODY
+v=$(jpy "j['Version']['Index']" <<<"$cur")
+upd=$(jpy "dict(j['Spec'], Mode={'Replicated': {'Replicas': 3}})" <<<"$cur")
+jpost "/services/web/update?version=$((v + 7))" "$upd"
+[ "$CODE" = 409 ] && contains "$BODY" "update out of sequence" && ok "update at a wrong version: 409" ||
+	fail "update version conflict" "$CODE $BODY"
+jpost "/services/web/update" "$upd"
+[ "$CODE" = 400 ] && ok "update without a version: 400" || fail "update without version" "$CODE $BODY"
+jpost "/services/web/update?version=$v" "$(jpy "dict(j['Spec'], Name='other')" <<<"$cur")"
+[ "$CODE" = 400 ] && contains "$BODY" "renaming services is not supported" && ok "rename refused" || fail "rename" "$CODE $BODY"
+jpost "/services/web/update?version=$v" "$upd"
+[ "$CODE" = 200 ] && ok "update at the current version: 200" || fail "update" "$CODE $BODY"
+call s GET /services/web
+[ "$(jpy "j['Spec']['Mode']['Replicated']['Replicas']" <<<"$BODY")" = 3 ] &&
+	[ "$(jpy "j['PreviousSpec']['Mode']['Replicated']['Replicas']" <<<"$BODY")" = 2 ] &&
+	[ "$(jpy "j['Version']['Index'] > $v" <<<"$BODY")" = true ] &&
+	ok "the spec changed, PreviousSpec kept, the version moved" || fail "after update" "$BODY"
+jpost "/services/web/update?version=$v" "$upd"
+[ "$CODE" = 409 ] && ok "the old version conflicts now" || fail "stale version" "$CODE $BODY"
+call s GET /services/web
+v=$(jpy "j['Version']['Index']" <<<"$BODY")
+jpost "/services/web/update?version=$v&rollback=previous" '{}'
+call s GET /services/web
+[ "$(jpy "j['Spec']['Mode']['Replicated']['Replicas']" <<<"$BODY")" = 2 ] &&
+	[ "$(jpy "j['UpdateStatus']['State']" <<<"$BODY")" = rollback_started ] &&
+	ok "rollback=previous restores the previous spec" || fail "rollback" "$BODY"
+
+# --- CLI ----------------------------------------------------------------------------------------
+out=$(sh_ s service create -d --name cli --replicas 2 -e A=1 --constraint node.role==manager \
+	--reserve-memory 64m --limit-cpu 0.5 --restart-condition on-failure --restart-delay 2s \
+	--update-parallelism 2 --update-order start-first -p 9090:80 shoal-demo:latest sleep 1000 2>&1)
+rc=$?
+cli=$out
+[ $rc -eq 0 ] && [[ "$out" =~ ^[0-9a-z]{25}$ ]] && ok "service create -d prints the ID" || fail "service create -d" "$out"
+out=$(sh_ s service inspect cli 2>&1)
+[ "$(jpy "j[0]['Spec']['TaskTemplate']['ContainerSpec']['Args']" <<<"$out")" = '["sleep", "1000"]' ] &&
+	[ "$(jpy "j[0]['Spec']['TaskTemplate']['ContainerSpec']['Env']" <<<"$out")" = '["A=1"]' ] &&
+	[ "$(jpy "j[0]['Spec']['TaskTemplate']['Resources']['Reservations']['MemoryBytes']" <<<"$out")" = 67108864 ] &&
+	[ "$(jpy "j[0]['Spec']['TaskTemplate']['Resources']['Limits']['NanoCPUs']" <<<"$out")" = 500000000 ] &&
+	[ "$(jpy "j[0]['Spec']['TaskTemplate']['RestartPolicy']" <<<"$out")" = '{"Condition": "on-failure", "Delay": 2000000000, "MaxAttempts": 0}' ] &&
+	[ "$(jpy "j[0]['Spec']['UpdateConfig']['Parallelism']" <<<"$out")" = 2 ] &&
+	[ "$(jpy "j[0]['Spec']['EndpointSpec']['Ports'][0]['PublishedPort']" <<<"$out")" = 9090 ] &&
+	ok "service create flags land in the spec" || fail "create flags" "$out"
+out=$(sh_ s service ls 2>&1)
+grep -qE "^ID +NAME +MODE +REPLICAS +IMAGE +PORTS$" <<<"$out" &&
+	grep -qE "^${cli:0:12} +cli +replicated +[0-9]+/2 +shoal-demo:latest +\*:9090->80/tcp$" <<<"$out" &&
+	grep -qE "^${gen:0:12} +$gname +global +[0-9]+/[0-9]+ +busybox +$" <<<"$out" &&
+	ok "service ls" || fail "service ls" "$out"
+out=$(sh_ s service ls -q -f name=cli)
+[ "$out" = "$cli" ] && ok "service ls -q -f name=cli" || fail "service ls -q" "$out"
+out=$(sh_ s service ls --format json -f mode=replicated)
+[ "$(jpy "j['Name']" <<<"$(grep '"cli"' <<<"$out")")" = cli ] && [ "$(wc -l <<<"$out")" = 2 ] &&
+	ok "service ls --format json" || fail "service ls --format json" "$out"
+out=$(sh_ s service inspect --pretty cli 2>&1)
+contains "$out" "Name:		cli" && contains "$out" "Replicas:	2" && contains "$out" "Image:		shoal-demo:latest" &&
+	ok "service inspect --pretty" || fail "inspect --pretty" "$out"
+out=$(sh_ s service inspect cli nope 2>&1)
+[ $? -eq 1 ] && contains "$out" "no such service: nope" && contains "$out" '"Name": "cli"' &&
+	ok "service inspect of a missing one prints what it found and fails" || fail "inspect missing" "$out"
+out=$(sh_ s service update -d --env-add B=2 --image shoal-demo:v2 --replicas 3 cli 2>&1)
+[ $? -eq 0 ] && [ "$out" = cli ] && ok "service update -d" || fail "service update" "$out"
+out=$(sh_ s service inspect cli)
+[ "$(jpy "j[0]['Spec']['TaskTemplate']['ContainerSpec']['Env']" <<<"$out")" = '["A=1", "B=2"]' ] &&
+	[ "$(jpy "j[0]['Spec']['TaskTemplate']['ContainerSpec']['Image']" <<<"$out")" = shoal-demo:v2 ] &&
+	[ "$(jpy "j[0]['Spec']['Mode']['Replicated']['Replicas']" <<<"$out")" = 3 ] &&
+	[ "$(jpy "j[0]['PreviousSpec']['TaskTemplate']['ContainerSpec']['Image']" <<<"$out")" = shoal-demo:latest ] &&
+	ok "service update changed only what was asked" || fail "update result" "$out"
+f0=$(jpy "j[0]['Spec']['TaskTemplate']['ForceUpdate']" <<<"$out")
+sh_ s service update -d --force cli >/dev/null
+out=$(sh_ s service inspect cli)
+[ "$(jpy "j[0]['Spec']['TaskTemplate']['ForceUpdate']" <<<"$out")" = $((f0 + 1)) ] && ok "service update --force bumps ForceUpdate" ||
+	fail "update --force" "$out"
+out=$(sh_ s service scale -d cli=5 2>&1)
+[ $? -eq 0 ] && [ "$out" = "cli scaled to 5" ] && ok "service scale -d" || fail "service scale" "$out"
+out=$(sh_ s service scale -d "$gname=2" 2>&1)
+[ $? -ne 0 ] && contains "$out" "scale can only be used with replicated or replicated-job mode" &&
+	ok "scale of a global service fails" || fail "scale global" "$out"
+out=$(sh_ s service scale cli 2>&1)
+[ $? -ne 0 ] && contains "$out" "Invalid scale specifier 'cli'" && ok "scale without =N fails" || fail "scale specifier" "$out"
+out=$(sh_ s service create --replicas 2 --mode global busybox 2>&1)
+[ $? -ne 0 ] && contains "$out" "replicas can only be used with replicated or replicated-job mode" &&
+	ok "--replicas with --mode global fails" || fail "replicas with global" "$out"
+out=$(sh_ s service create --replicas x busybox 2>&1)
+[ $? -eq 125 ] && contains "$out" 'invalid argument "x" for "--replicas" flag' && ok "a bad --replicas is a flag error" ||
+	fail "bad --replicas" "$out"
+out=$(sh_ s service create -d --restart-delay 5parsecs busybox 2>&1)
+[ $? -eq 125 ] && contains "$out" 'time: invalid duration "5parsecs"' && ok "a bad duration is a flag error" ||
+	fail "bad duration" "$out"
+out=$(sh_ s service create -d --name web busybox 2>&1)
+[ $? -eq 1 ] && contains "$out" "Error response from daemon: rpc error: code = AlreadyExists" &&
+	ok "service create with a taken name fails" || fail "create taken name" "$out"
+out=$(sh_ s service ps cli 2>&1)
+[ $? -eq 0 ] && grep -qE "^ID +NAME +IMAGE +NODE +DESIRED STATE +CURRENT STATE +ERROR +PORTS$" <<<"$out" &&
+	ok "service ps prints Docker's header" || fail "service ps" "$out"
+out=$(sh_ s service ps nope 2>&1)
+[ $? -ne 0 ] && contains "$out" "no such service: nope" && ok "service ps of a missing service" || fail "ps missing" "$out"
+out=$(sh_ s node ps 2>&1)
+[ $? -eq 0 ] && contains "$out" "DESIRED STATE" && ok "node ps (self)" || fail "node ps" "$out"
+out=$(sh_ s node ps -q nope 2>&1)
+[ $? -ne 0 ] && ok "node ps of a missing node fails" || fail "node ps missing" "$out"
+
+# --- the docker CLI -----------------------------------------------------------------------------
+if command -v docker >/dev/null; then
+	export DOCKER_HOST="unix://$(sock s)" DOCKER_CONFIG="$T/docker-config"
+	out=$(docker service create -d --no-resolve-image --name dk --replicas 2 shoal-demo:latest sleep 1000 2>&1)
+	[ $? -eq 0 ] && contains "$out" "$(sh_ s service ls -q -f name=dk)" && ok "docker service create -d" ||
+		fail "docker service create" "$out"
+	out=$(docker service ls 2>&1)
+	[ $? -eq 0 ] && grep -qE " +dk +replicated +[0-9]+/2 +shoal-demo:latest" <<<"$out" && ok "docker service ls" ||
+		fail "docker service ls" "$out"
+	out=$(docker service inspect dk 2>&1)
+	[ $? -eq 0 ] && contains "$out" '"Replicas": 2' && ok "docker service inspect" || fail "docker service inspect" "$out"
+	out=$(docker service inspect --pretty dk 2>&1)
+	[ $? -eq 0 ] && contains "$out" "Name:		dk" && ok "docker service inspect --pretty" || fail "docker inspect --pretty" "$out"
+	out=$(docker service update -d --env-add X=1 dk 2>&1)
+	[ $? -eq 0 ] && [ "$(sh_ s service inspect dk | jpy "j[0]['Spec']['TaskTemplate']['ContainerSpec']['Env']")" = '["X=1"]' ] &&
+		ok "docker service update" || fail "docker service update" "$out"
+	out=$(docker service scale -d dk=4 2>&1)
+	[ $? -eq 0 ] && [ "$(sh_ s service inspect dk | jpy "j[0]['Spec']['Mode']['Replicated']['Replicas']")" = 4 ] &&
+		ok "docker service scale -d" || fail "docker service scale" "$out"
+	out=$(docker service ps dk 2>&1)
+	[ $? -eq 0 ] && ok "docker service ps" || fail "docker service ps" "$out"
+	out=$(docker service rm dk 2>&1)
+	[ $? -eq 0 ] && [ "$out" = dk ] && ok "docker service rm" || fail "docker service rm" "$out"
+	unset DOCKER_HOST
+else
+	ok "# SKIP the docker CLI is not installed"
+fi
+
+# --- remove -----------------------------------------------------------------------------------------
+out=$(sh_ s service rm cli nope "$gname" 2>&1)
+[ $? -eq 1 ] && contains "$out" "cli" && contains "$out" "service nope not found" && contains "$out" "$gname" &&
+	ok "service rm removes what exists and reports the rest" || fail "service rm" "$out"
+call s DELETE /services/web
+[ "$CODE" = 200 ] && ok "DELETE /services/web" || fail "DELETE" "$CODE $BODY"
+call s DELETE /services/web
+[ "$CODE" = 404 ] && ok "DELETE again: 404" || fail "DELETE again" "$CODE $BODY"
+[ "$(sh_ s service ls -q)" = "" ] && ok "no service left" || fail "services left" "$(sh_ s service ls)"
+
+# --- with tasks running (the orchestrator and the agent) -------------------------------------------
+# What this checks: a create waits and prints Docker's progress until 3
+# replicas run; service ls shows 3/3; service ps shows web.1..web.3 Running
+# on this node; scale to 5 and back to 1 converge (ls 1/1); an update of the
+# image replaces the tasks (ps shows " \_ " history lines, Shutdown); node ps
+# lists the node's tasks; a constraint no node meets makes create fail after
+# SHOAL_CONVERGE_TIMEOUT with "no suitable node"; rm leaves no task.
+converge_tests() {
+	local out rc
+	out=$(sh_ s image load -i "$DEMO_IMAGE" 2>&1)
+	[ "$out" = "Loaded image: shoal-demo:latest" ] || { fail "the demo image loads" "$out"; return; }
+	out=$(timeout 60 "$SHOAL_BIN" -H "unix://$(sock s)" service create --name run --replicas 3 shoal-demo:latest sleep 1000 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && contains "$out" "overall progress: 3 out of 3 tasks" && contains "$out" "verify: Service converged" &&
+		ok "service create waits for 3 running tasks" || fail "create converges" "rc=$rc" "$out"
+	out=$(sh_ s service ls)
+	grep -qE " run +replicated +3/3 " <<<"$out" && ok "service ls: 3/3" || fail "ls 3/3" "$out"
+	out=$(sh_ s service ps run)
+	[ "$(grep -cE " run\.[123] +shoal-demo:latest +svc-h1 +Running +Running " <<<"$out")" = 3 ] &&
+		ok "service ps: three running tasks" || fail "ps running" "$out"
+	out=$(sh_ s service scale run=5 2>&1)
+	contains "$out" "overall progress: 5 out of 5 tasks" && ok "scale to 5 converges" || fail "scale 5" "$out"
+	out=$(sh_ s service scale run=1 2>&1)
+	[ $? -eq 0 ] && grep -qE " run +replicated +1/1 " <<<"$(sh_ s service ls)" && ok "scale to 1 converges" ||
+		fail "scale 1" "$out"
+	out=$(sh_ s service update --force run 2>&1)
+	[ $? -eq 0 ] && grep -qF ' \_ run.1' <<<"$(sh_ s service ps run)" && ok "update --force replaces the task, history shown" ||
+		fail "update --force" "$out" "$(sh_ s service ps run)"
+	out=$(sh_ s node ps)
+	grep -qE " run\.1 +shoal-demo:latest +svc-h1 +Running " <<<"$out" && ok "node ps lists the task" || fail "node ps" "$out"
+	out=$(SHOAL_CONVERGE_TIMEOUT=3 "$SHOAL_BIN" -H "unix://$(sock s)" service create --name nowhere --constraint node.labels.zone==mars shoal-demo:latest sleep 1000 2>&1)
+	rc=$?
+	[ $rc -eq 1 ] && contains "$out" "service nowhere: 1 tasks could not start: no suitable node" &&
+		ok "create fails clearly when no node fits" || fail "no suitable node" "rc=$rc" "$out"
+	sh_ s service rm run nowhere >/dev/null
+	wait_for 20 bash -c "[ -z \"\$('$SHOAL_BIN' -H unix://$(sock s) node ps -q)\" ]" &&
+		ok "rm leaves no task" || fail "tasks left" "$(sh_ s node ps)"
+}
+if [ "${SHOAL_SERVICES_AGENT:-}" = 1 ]; then
+	converge_tests
+fi
+
+daemon_stop s
+rc=$?
+[ $rc -eq 0 ] && ok "the daemon exits 0" || fail "clean exit" "rc=$rc" "$(tail -n 40 "$(daemon_log s)")"
+done_testing
