@@ -755,6 +755,8 @@ static int progress_count(json_t *svc, json_t *tasks, json_t *nodes, struct prog
 	p->running = p->desired = 0;
 	p->stale = false;
 	p->errors.len = 0;
+	if (p->errors.data != NULL)
+		p->errors.data[0] = '\0'; /* strstr() below reads it */
 	p->nerrors = 0;
 	if (!global)
 		p->desired = jsonfmt_int(svc, "Spec.Mode.Replicated.Replicas", 0);

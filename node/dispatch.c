@@ -41,6 +41,7 @@ struct dispatch {
 	/* Leader. */
 	const struct store *store_seen; /* the store the indexes below are of */
 	uint64_t reconciled_index;	/* the store's index when both loops found nothing */
+	uint64_t liveness;		/* which nodes gossip says are up, hashed */
 	int64_t next_ns;		/* a restart delay ends: run again then */
 	bool proposing;
 	struct node_version *versions;
@@ -119,6 +120,23 @@ static bool propose(struct dispatch *d, struct command *cmd)
 	return true;
 }
 
+/* FNV-1a over the ids of the nodes gossip says are up. */
+static uint64_t liveness(struct dispatch *d, const struct store *st)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < store_count(st, RECORD_NODES); i++) {
+		const struct node_rec *n = store_at(st, RECORD_NODES, i);
+
+		if (swarm_node_state(d->swarm, n) != NODE_STATE_READY)
+			continue;
+		for (const char *p = n->meta.id; *p != '\0'; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		h = (h ^ 0xff) * 1099511628211ULL;
+	}
+	return h;
+}
+
 static void reconcile(struct dispatch *d, const struct store *st)
 {
 	struct orch_env oenv;
@@ -130,10 +148,16 @@ static void reconcile(struct dispatch *d, const struct store *st)
 	int64_t now = clock_now_ns(), next = 0;
 	uint64_t index = store_last_index(st);
 
+	uint64_t live = liveness(d, st);
+
 	if (d->proposing)
 		return;
-	if (index == d->reconciled_index && (d->next_ns == 0 || now < d->next_ns))
+	/* Run when the store moved, a restart delay ended, or a node came up or
+	 * went down (gossip changes no record). */
+	if (index == d->reconciled_index && live == d->liveness &&
+	    (d->next_ns == 0 || now < d->next_ns))
 		return;
+	d->liveness = live;
 	memset(&oenv, 0, sizeof(oenv));
 	oenv.now_ns = now;
 	oenv.node_up = node_up;

@@ -92,12 +92,15 @@ two_containers() { has_running web 2 && [ "$(containers)" = 2 ]; }
 wait_for 60 two_containers && ok "scale 12 -> 2: 2 tasks, 2 containers left" || fail "scale 2" "$out" "$(running web) $(containers)"
 
 # A killed container is replaced.
-pid=$(api d1 GET "/tasks?filters=%7B%22service%22%3A%5B%22web%22%5D%7D" | python3 -c '
+running_pid() {
+	api d1 GET "/tasks?filters=%7B%22service%22%3A%5B%22web%22%5D%7D" | python3 -c '
 import json, sys
 body = sys.stdin.read().rsplit("HTTP", 1)[0]
-t = [t for t in json.loads(body) if t["Status"]["State"] == "running"]
-print(t[0]["Status"]["ContainerStatus"]["PID"] if t else "")')
-if [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; then
+t = [t for t in json.loads(body) if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
+print(t[0]["Status"]["ContainerStatus"]["PID"] if t else "")'
+}
+kill_one() { pid=$(running_pid) && [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; }
+if wait_for 10 kill_one; then
 	replaced() {
 		api d1 GET "/tasks?filters=%7B%22service%22%3A%5B%22web%22%5D%7D" | python3 -c '
 import json, sys
@@ -150,8 +153,28 @@ sys.exit(0 if len(run) == 4 else 1)' "$id4"
 wait_for 60 four_elsewhere && ok "worker killed: its tasks run elsewhere after $((($(date +%s%N) - t0) / 1000000)) ms" ||
 	fail "rescheduled" "$(sh_on d1 service ps web 2>&1 | head -n 20)"
 
-out=$(dk d1 service rm web 2>&1)
+# The leader is killed right after a scale: the service still converges,
+# as the new leader sees it (d1's own tasks are replaced: its node is down).
+dk d1 service scale -d web=8 >/dev/null 2>&1
+daemon_kill9 d1
+id1=$(api d2 GET /nodes/svc-h1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().rsplit("HTTP", 1)[0])["ID"])')
+eight() {
+	api d2 GET "/tasks?filters=%7B%22service%22%3A%5B%22web%22%5D%7D" | python3 -c '
+import json, sys
+body = sys.stdin.read().rsplit("HTTP", 1)[0]
+off = sys.argv[1:]
+run = [t for t in json.loads(body) if t["Status"]["State"] == "running" and t["DesiredState"] == "running" and t["NodeID"] not in off]
+sys.exit(0 if len(run) == 8 else 1)' "$id1" "$id4"
+}
+wait_for 60 eight && ok "leader killed during a scale to 8: 8 run on the survivors" ||
+	fail "converge after leader loss" "$(sh_on d2 service ps web 2>&1 | head -n 30)"
+# d1 comes back: the tasks it still runs are no longer its, so they stop.
+host_daemon_start d1 1 --hostname svc-h1 || fail "d1 restarts"
+
+out=$(dk d2 service rm web 2>&1)
 none_left() { [ "$(containers)" = 0 ]; }
 wait_for 60 none_left && ok "service rm: every container is gone" || fail "service rm" "$out" "$(containers)"
 for i in 1 2 3 5; do daemon_stop "d$i" || fail "d$i stops"; done
+grep -l "ERROR: AddressSanitizer\|LeakSanitizer\|runtime error:" "$T"/d*/daemon.log 2>/dev/null | grep -q . &&
+	fail "no sanitizer report" "$(grep -h -A8 "Sanitizer\|runtime error" "$T"/d*/daemon.log | head -n 40)" || ok "no sanitizer report"
 done_testing

@@ -1611,6 +1611,8 @@ static void test_cli_help(void **state)
 			    "  inspect     Display detailed information on one or more nodes\n"
 			    "  ls          List nodes in the swarm\n"
 			    "  promote     Promote one or more nodes to manager in the swarm\n"
+			    "  ps          List tasks running on one or more nodes, defaults to "
+			    "current node\n"
 			    "  rm          Remove one or more nodes from the swarm\n"
 			    "  update      Update a node\n\n"
 			    "Run 'shoal node COMMAND --help' for more information on a "
@@ -1619,6 +1621,7 @@ static void test_cli_help(void **state)
 	assert_int_equal(r.rc, 0);
 	assert_non_null(strstr(r.out, "Usage:  shoal [OPTIONS] COMMAND\n"));
 	assert_non_null(strstr(r.out, "\nSwarm Commands:\n  node        Manage Swarm nodes\n"
+				      "  service     Manage Swarm services\n"
 				      "  swarm       Manage Swarm\n"));
 	assert_non_null(strstr(r.out, "  daemon      Run a shoal node in the foreground\n"));
 	assert_non_null(strstr(r.out, "  -H, --host string"));
