@@ -630,7 +630,7 @@ int api_service_update_command(const struct store *st, const char *ref, const ch
 	const struct service_rec *cur = NULL;
 	struct service_rec next;
 	struct svc_spec spec;
-	uint64_t version;
+	uint64_t version = 0;
 	int rv;
 
 	rv = parse_version(version_text, &version, err);
