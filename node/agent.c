@@ -464,7 +464,8 @@ static void pull_after_work(uv_work_t *w, int status)
 			t->pull = NULL;
 			t->op = OP_NONE;
 			if (rv != 0 && wants_running(t) && !ended(t->state))
-				move(t, TASK_REJECTED, NULL, p->err.msg);
+				move(t, t->state == TASK_STARTING ? TASK_FAILED : TASK_REJECTED,
+				     NULL, p->err.msg);
 		}
 		/* Those that go on may free themselves: walk again from the top. */
 		for (t = a->tasks; t != NULL; t = next) {

@@ -22,9 +22,10 @@
 #define CALL_TIMEOUT_MS 5000
 #define MAX_NODES_SEEN	4096
 
-/* A node's assignment version as last nudged. */
+/* A node's set as last nudged: its fingerprint, and the version given. */
 struct node_version {
 	char id[ID_LEN + 1];
+	uint64_t fp;
 	uint64_t version;
 };
 
@@ -44,12 +45,16 @@ struct dispatch {
 	uint64_t liveness;		/* which nodes gossip says are up, hashed */
 	int64_t next_ns;		/* a restart delay ends: run again then */
 	bool proposing;
+	bool was_leader;
+	bool leader_ready; /* the barrier of this term applied: the store is complete */
+	bool barrier_pending;
 	struct node_version *versions;
 	size_t n_versions;
 	uint64_t nudged_index;
 
 	/* This node's agent. */
 	uint64_t wanted_version; /* the newest nudge for us */
+	uint64_t applied_fp;	 /* fingerprint of the set last handed to the agent */
 	uint64_t last_poll_ms;
 	bool fetching;
 };
@@ -95,29 +100,38 @@ static void new_id(void *arg, char out[ID_LEN + 1])
 
 /* ---- the leader's loops ---- */
 
+#define RETRY_NS (1000LL * 1000000) /* after a failed proposal */
+
 static void proposed(void *arg, int status, const struct shoal_err *err)
 {
 	struct dispatch *d = arg;
 
 	d->proposing = false;
-	if (status != 0 && !d->closing)
+	if (status != 0 && !d->closing) {
+		/* A conflict (a write raced ours) or no leader: try again soon,
+		 * not every tick. */
 		log_debug("dispatch", "reconcile proposal: %s", err != NULL ? err->msg : "failed");
+		d->next_ns = clock_now_ns() + RETRY_NS;
+		d->reconciled_index = 0;
+	}
 	release(d);
 }
 
-static bool propose(struct dispatch *d, struct command *cmd)
+/* 1: proposed; 0: nothing to propose; -1: it failed (retry later). */
+static int propose(struct dispatch *d, struct command *cmd)
 {
 	struct shoal_err err;
 
 	if (cmd->n_ops == 0)
-		return false;
+		return 0;
 	if (swarm_propose(d->swarm, cmd, proposed, d, &err) != 0) {
 		log_debug("dispatch", "reconcile proposal: %s", err.msg);
-		return false;
+		d->next_ns = clock_now_ns() + RETRY_NS;
+		return -1;
 	}
 	hold(d);
 	d->proposing = true;
-	return true;
+	return 1;
 }
 
 /* FNV-1a over the ids of the nodes gossip says are up. */
@@ -147,6 +161,7 @@ static void reconcile(struct dispatch *d, const struct store *st)
 	struct shoal_err err;
 	int64_t now = clock_now_ns(), next = 0;
 	uint64_t index = store_last_index(st);
+	int rv;
 
 	uint64_t live = liveness(d, st);
 
@@ -171,11 +186,10 @@ static void reconcile(struct dispatch *d, const struct store *st)
 		return;
 	}
 	d->next_ns = next;
-	if (propose(d, &cmd)) {
-		command_free(&cmd);
-		return;
-	}
+	rv = propose(d, &cmd);
 	command_free(&cmd);
+	if (rv != 0)
+		return; /* proposed, or failed: the scheduler waits for the next pass */
 	memset(&senv, 0, sizeof(senv));
 	senv.now_ns = now;
 	senv.node_up = node_up;
@@ -186,25 +200,32 @@ static void reconcile(struct dispatch *d, const struct store *st)
 		command_free(&cmd);
 		return;
 	}
-	if (!propose(d, &cmd))
+	if (propose(d, &cmd) == 0)
 		d->reconciled_index = index; /* nothing to do at this index */
 	command_free(&cmd);
 }
 
 /* ---- assignment versions ---- */
 
-/* The version of @node's set: the highest version among its tasks. */
-static uint64_t set_version(const struct store *st, const char *node)
+/* A fingerprint of @node's set: FNV-1a over its tasks' ids and versions
+ * (the store keeps them sorted by id). It changes when a task of the node is
+ * written or deleted. A set's version is the store's index when its
+ * fingerprint last changed, so versions only go up, deletions included. */
+static uint64_t set_fp(const struct store *st, const char *node)
 {
-	uint64_t v = 0;
+	uint64_t h = 1469598103934665603ULL;
 
 	for (size_t i = 0; i < store_count(st, RECORD_TASKS); i++) {
 		const struct task_rec *t = store_at(st, RECORD_TASKS, i);
 
-		if (t->node_id != NULL && strcmp(t->node_id, node) == 0 && t->meta.version > v)
-			v = t->meta.version;
+		if (t->node_id == NULL || strcmp(t->node_id, node) != 0)
+			continue;
+		for (const char *p = t->meta.id; *p != '\0'; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		for (int b = 0; b < 64; b += 8)
+			h = (h ^ ((t->meta.version >> b) & 0xff)) * 1099511628211ULL;
 	}
-	return v;
+	return h;
 }
 
 static struct node_version *version_slot(struct dispatch *d, const char *node)
@@ -226,8 +247,7 @@ static struct node_version *version_slot(struct dispatch *d, const char *node)
 	return v;
 }
 
-/* Leader: nudge every node whose set moved. A node whose tasks were all
- * deleted keeps its last version; its agent still learns through its poll. */
+/* Leader: nudge every node whose set changed, at the store's index. */
 static void nudge_sets(struct dispatch *d, const struct store *st)
 {
 	uint64_t index = store_last_index(st);
@@ -238,14 +258,15 @@ static void nudge_sets(struct dispatch *d, const struct store *st)
 	d->nudged_index = index;
 	for (size_t i = 0; i < store_count(st, RECORD_NODES); i++) {
 		const struct node_rec *n = store_at(st, RECORD_NODES, i);
-		uint64_t v = set_version(st, n->meta.id);
+		uint64_t fp = set_fp(st, n->meta.id);
 		struct node_version *nv = version_slot(d, n->meta.id);
 
-		if (nv == NULL || v <= nv->version)
+		if (nv == NULL || (nv->version != 0 && fp == nv->fp))
 			continue;
-		nv->version = v;
+		nv->fp = fp;
+		nv->version = index;
 		snprintf(key, sizeof(key), NUDGE_PREFIX "%s", n->meta.id);
-		swarm_nudge(d->swarm, key, v);
+		swarm_nudge(d->swarm, key, index);
 	}
 }
 
@@ -273,11 +294,13 @@ static void assign_local(struct dispatch *d, const struct store *st)
 	const char *self = swarm_node_id(d->swarm);
 	const struct task_rec **tasks;
 	struct shoal_err err;
-	uint64_t v = set_version(st, self);
+	uint64_t v = store_last_index(st), fp = set_fp(st, self);
 	size_t n = 0;
 
-	if (d->agent == NULL || v == 0 || v <= agent_version(d->agent))
+	if (d->agent == NULL || v <= agent_version(d->agent) ||
+	    (fp == d->applied_fp && agent_version(d->agent) != 0))
 		return;
+	d->applied_fp = fp;
 	tasks = node_tasks(st, self, &n);
 	if (tasks == NULL)
 		return;
@@ -301,7 +324,7 @@ static int encode_set(const struct store *st, const char *node, msgpack_sbuffer 
 		return SHOAL_ENOMEM;
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	if (msgpack_pack_array(&pk, 2) != 0 ||
-	    msgpack_pack_uint64(&pk, set_version(st, node)) != 0 ||
+	    msgpack_pack_uint64(&pk, store_last_index(st)) != 0 ||
 	    msgpack_pack_array(&pk, (uint32_t)n) != 0)
 		rv = SHOAL_ENOMEM;
 	for (size_t i = 0; rv == 0 && i < n; i++)
@@ -348,9 +371,13 @@ static int decode_set(const void *body, size_t len, uint64_t *version, struct ta
 	}
 	for (n = 0; n < list->via.array.size; n++) {
 		tasks[n] = calloc(1, sizeof(**tasks));
-		if (tasks[n] == NULL || task_rec_defaults(tasks[n], err) != 0) {
-			free(tasks[n]);
+		if (tasks[n] == NULL) {
 			rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (task_rec_defaults(tasks[n], err) != 0) {
+			n++; /* free_tasks() releases what the defaults allocated */
+			rv = SHOAL_ENOMEM;
 			goto out;
 		}
 		rv = schema_unpack(&task_schema, tasks[n], &list->via.array.ptr[n], err);
@@ -647,6 +674,20 @@ void dispatch_agent_report(void *arg, uint64_t batch, const struct agent_report 
 	hold(d);
 }
 
+/* set_fp() of a received set. */
+static uint64_t tasks_fp(const struct task_rec *const *tasks, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		for (const char *p = tasks[i]->meta.id; p != NULL && *p != '\0'; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		for (int b = 0; b < 64; b += 8)
+			h = (h ^ ((tasks[i]->meta.version >> b) & 0xff)) * 1099511628211ULL;
+	}
+	return h;
+}
+
 static void set_answered(void *arg, int status, const struct shoal_err *rerr, const void *body,
 			 size_t len)
 {
@@ -666,10 +707,19 @@ static void set_answered(void *arg, int status, const struct shoal_err *rerr, co
 	} else if (decode_set(body, len, &version, &tasks, &n, &err) != 0) {
 		log_warn("dispatch", "assignments from the manager: %s", err.msg);
 	} else {
+		uint64_t fp = tasks_fp((const struct task_rec *const *)tasks, n);
+
+		/* Stop chasing a nudge this manager has not caught up with: the
+		 * next poll asks again. */
+		if (d->wanted_version > version)
+			d->wanted_version = version;
 		if (version > agent_version(d->agent) &&
-		    agent_assign(d->agent, version, (const struct task_rec *const *)tasks, n,
-				 &err) != 0)
-			log_warn("dispatch", "assign %zu task(s): %s", n, err.msg);
+		    (fp != d->applied_fp || agent_version(d->agent) == 0)) {
+			d->applied_fp = fp;
+			if (agent_assign(d->agent, version, (const struct task_rec *const *)tasks,
+					 n, &err) != 0)
+				log_warn("dispatch", "assign %zu task(s): %s", n, err.msg);
+		}
 		free_tasks(tasks, n);
 	}
 	release(d);
@@ -706,6 +756,28 @@ static void on_nudge(void *arg, const char *key, uint64_t version)
 
 /* ---- the tick ---- */
 
+static void barrier_applied(void *arg, int status)
+{
+	struct dispatch *d = arg;
+
+	d->barrier_pending = false;
+	if (status == 0 && !d->closing)
+		d->leader_ready = true;
+	release(d);
+}
+
+static void leader_barrier(struct dispatch *d)
+{
+	struct shoal_err err;
+
+	if (swarm_barrier(d->swarm, barrier_applied, d, &err) != 0) {
+		log_debug("dispatch", "leader barrier: %s", err.msg);
+		return; /* the next tick tries again */
+	}
+	d->barrier_pending = true;
+	hold(d);
+}
+
 static void tick(uv_timer_t *t)
 {
 	struct dispatch *d = t->data;
@@ -722,7 +794,19 @@ static void tick(uv_timer_t *t)
 		d->n_versions = 0;
 	}
 	if (st != NULL) {
-		if (swarm_is_leader(d->swarm, NULL)) {
+		bool leader = swarm_is_leader(d->swarm, NULL);
+
+		if (leader && !d->was_leader) {
+			/* A new term: act only once the store holds every entry
+			 * the last leader committed, or we would redo its work. */
+			d->leader_ready = false;
+			d->reconciled_index = 0;
+			d->nudged_index = 0;
+		}
+		d->was_leader = leader;
+		if (leader && !d->leader_ready && !d->barrier_pending)
+			leader_barrier(d);
+		if (leader && d->leader_ready) {
 			reconcile(d, st);
 			nudge_sets(d, st);
 		}

@@ -621,6 +621,14 @@ static void initial_committed(void *arg, int status, const struct shoal_err *err
 
 static int propose_initial_records(struct swarm *s, struct shoal_err *err);
 
+int swarm_barrier(struct swarm *s, void (*cb)(void *arg, int status), void *arg,
+		  struct shoal_err *err)
+{
+	if (s->closing || s->consensus == NULL || !consensus_is_leader(s->consensus))
+		return shoal_errf(err, SHOAL_ESTATE, "not the leader");
+	return consensus_barrier(s->consensus, cb, arg, err);
+}
+
 static void settled_barrier(void *arg, int status)
 {
 	struct swarm *s = arg;

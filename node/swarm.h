@@ -157,6 +157,12 @@ struct swarm_hooks {
 void swarm_set_hooks(struct swarm *s, const struct swarm_hooks *h);
 void *swarm_hooks_arg(struct swarm *s);
 
+/* On the leader: append a barrier; @cb(arg, 0) once every entry committed
+ * before it is applied (a new leader's store is then complete), or with an
+ * error (lost leadership, closing). SHOAL_ESTATE when not the leader. */
+int swarm_barrier(struct swarm *s, void (*cb)(void *arg, int status), void *arg,
+		  struct shoal_err *err);
+
 /* Spread a gossip nudge (@key printable, no spaces) if gossip runs. */
 void swarm_nudge(struct swarm *s, const char *key, uint64_t version);
 
