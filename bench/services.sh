@@ -91,7 +91,8 @@ if command -v dockerd >/dev/null; then
 	if DOCKER_HOST="unix://$dsock" docker load -i "$work/demo.tar" >/dev/null 2>&1 &&
 		DOCKER_HOST="unix://$dsock" docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null 2>&1; then
 		have_docker=1
-		dimg=$(DOCKER_HOST="unix://$dsock" docker image ls -q shoal-demo | head -n1)
+		# The full id: a short one is taken for a name and pulled (PLATFORM.md).
+		dimg=$(DOCKER_HOST="unix://$dsock" docker image inspect -f '{{.Id}}' shoal-demo:latest)
 	fi
 fi
 
