@@ -31,8 +31,8 @@ cleanup() {
 	if [ -f "$work/docker.pid" ]; then
 		local dpid
 		dpid=$(cat "$work/docker.pid")
-		DOCKER_HOST="unix://$work/docker.sock" docker service rm $(DOCKER_HOST="unix://$work/docker.sock" docker service ls -q) >/dev/null 2>&1
-		DOCKER_HOST="unix://$work/docker.sock" docker rm -f $(DOCKER_HOST="unix://$work/docker.sock" docker ps -aq) >/dev/null 2>&1
+		DOCKER_HOST="unix://$work/docker.sock" docker service rm $(DOCKER_HOST="unix://$work/docker.sock" docker service ls -q 2>/dev/null) >/dev/null 2>&1
+		DOCKER_HOST="unix://$work/docker.sock" docker rm -f $(DOCKER_HOST="unix://$work/docker.sock" docker ps -aq 2>/dev/null) >/dev/null 2>&1
 		kill -TERM "$dpid" 2>/dev/null
 		for _ in $(seq 1 400); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done
 	fi
@@ -153,7 +153,7 @@ scale_and_heal() { # SOCK IMAGE NAME -> "scale_s heal_s"
 	for _ in $(seq 1 6000); do [ "$(running "$1" "$3")" = 50 ] && break; sleep 0.05; done
 	sleep 1
 	pids=$(curl -s --unix-socket "$1" "http://x/v1.41/tasks?filters=%7B%22service%22%3A%5B%22$3%22%5D%2C%22desired-state%22%3A%5B%22running%22%5D%7D" |
-		python3 -c 'import json,sys; print(" ".join(str(t["Status"]["ContainerStatus"]["PID"]) for t in json.load(sys.stdin) if t["Status"]["State"] == "running"][:10]))')
+		python3 -c 'import json,sys; print(" ".join([str(t["Status"]["ContainerStatus"]["PID"]) for t in json.load(sys.stdin) if t["Status"]["State"] == "running"][:10]))')
 	t0=$(now)
 	kill -9 $pids
 	sleep 0.2
