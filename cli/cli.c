@@ -351,3 +351,43 @@ int cli_main(int argc, char **argv)
 	}
 	return rv;
 }
+
+int cli_delete_each(struct cli_ctx *ctx, struct client *client, const char *prefix,
+		    const char *query, char *const *args, size_t n)
+{
+	struct shoal_err err;
+	struct buf path, errors;
+	int rv = 0, failed = 0;
+
+	buf_init(&path);
+	buf_init(&errors);
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		struct client_resp resp = {0};
+
+		path.len = 0;
+		rv = buf_appendf(&path, "%s", prefix);
+		if (rv == 0)
+			rv = client_escape(&path, args[i], false);
+		if (rv == 0 && query != NULL)
+			rv = buf_appendf(&path, "%s", query);
+		if (rv != 0)
+			break;
+		if (client_request(client, "DELETE", path.data, NULL, &resp, &err) == 0) {
+			fprintf(ctx->out, "%s\n", args[i]);
+		} else {
+			failed = 1;
+			rv = buf_appendf(&errors, "%s%s", errors.len > 0 ? "\n" : "", err.msg);
+		}
+		client_resp_free(&resp);
+	}
+	if (rv != 0) {
+		shoal_errf(&err, SHOAL_ENOMEM, "out of memory");
+		cli_fail(ctx, &err);
+	} else if (failed) {
+		fflush(ctx->out);
+		fprintf(ctx->err, "%s\n", errors.data);
+	}
+	buf_free(&path);
+	buf_free(&errors);
+	return rv != 0 || failed ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+}

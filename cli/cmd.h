@@ -64,6 +64,13 @@ extern const struct cli_cmd cli_cmd_image;
  * an argument-count error (1), each in Docker's words. */
 int cli_parse(struct cli_ctx *ctx, const struct flag_spec *specs, size_t nspecs, enum cli_args rule,
 	      size_t nargs, int argc, char **argv, struct flags_result *res);
+/* DELETE @prefix<arg>@query (each arg escaped as a path segment) for every
+ * one of @args, the way Docker's rm commands do: remove every one it can,
+ * printing each name removed, then print every failure on stderr. Frees
+ * nothing of the caller's. Returns the command's exit code. */
+int cli_delete_each(struct cli_ctx *ctx, struct client *client, const char *prefix,
+		    const char *query, char *const *args, size_t n);
+
 /* As cli_parse(), but flags end at the first positional argument (Docker's
  * SetInterspersed(false)): for IMAGE [COMMAND [ARG...]], whose ARGs may look
  * like flags. */

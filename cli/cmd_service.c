@@ -1480,9 +1480,7 @@ static int run_rm(struct cli_ctx *ctx, int argc, char **argv)
 	struct flags_result res;
 	struct client *client;
 	struct shoal_err err;
-	struct buf path, errors;
-	size_t i;
-	int rv, failed = 0;
+	int rv;
 
 	rv = cli_parse(ctx, NULL, 0, CLI_ARGS_MIN, 1, argc, argv, &res);
 	if (rv != CLI_CONTINUE)
@@ -1492,37 +1490,9 @@ static int run_rm(struct cli_ctx *ctx, int argc, char **argv)
 		flags_result_free(&res);
 		return cli_fail(ctx, &err);
 	}
-	buf_init(&path);
-	buf_init(&errors);
-	/* Docker removes every service it can, then reports each failure. */
-	for (i = 0; i < res.nargs && rv == 0; i++) {
-		struct client_resp resp = {0};
-
-		path.len = 0;
-		rv = buf_appendf(&path, "/services/");
-		if (rv == 0)
-			rv = client_escape(&path, res.args[i], false);
-		if (rv != 0)
-			break;
-		if (client_request(client, "DELETE", path.data, NULL, &resp, &err) == 0) {
-			fprintf(ctx->out, "%s\n", res.args[i]);
-		} else {
-			failed = 1;
-			rv = buf_appendf(&errors, "%s%s", errors.len > 0 ? "\n" : "", err.msg);
-		}
-		client_resp_free(&resp);
-	}
-	if (rv != 0) {
-		shoal_errf(&err, SHOAL_ENOMEM, "out of memory");
-		cli_fail(ctx, &err);
-	} else if (failed) {
-		fflush(ctx->out);
-		fprintf(ctx->err, "%s\n", errors.data);
-	}
-	buf_free(&path);
-	buf_free(&errors);
+	rv = cli_delete_each(ctx, client, "/services/", NULL, res.args, res.nargs);
 	flags_result_free(&res);
-	return rv != 0 || failed ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+	return rv;
 }
 
 static const struct cli_cmd cmd_create = {

@@ -8,7 +8,7 @@ BUILD="build-essential autoconf automake libtool pkg-config clang-format
   libhttp-parser-dev libcurl4-openssl-dev libarchive-dev
   busybox-static"   # the demo image is built from it at build time
 TEST="libcmocka-dev clang libclang-rt-14-dev iproute2 procps python3 curl
-  docker-registry skopeo umoci"
+  docker-registry skopeo openssl"
 RUN="runc busybox-static nftables"
 
 want="$BUILD"

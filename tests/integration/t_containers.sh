@@ -278,18 +278,18 @@ PY
 		ok "[$drv] stop: a TERM handler exits 0 within the grace ($((t1 - t0)) ms)" ||
 		fail "[$drv] graceful stop" "$CODE $BODY" "$((t1 - t0)) ms" "$(field "$d" graceful "j['State']")"
 	if [ "$drv" = runc ]; then
-		run "$d" stubborn '{}' sleep 1000 # pid 1 without a handler ignores TERM
+		run "$d" deaf '{}' sleep 1000 # pid 1 without a handler ignores TERM
 	else
-		run "$d" stubborn '{}' sh -c 'trap "" TERM; while :; do sleep 0.1; done'
+		run "$d" deaf '{}' sh -c 'trap "" TERM; while :; do sleep 0.1; done'
 	fi
-	wait_for 5 state_is "$d" stubborn running
+	wait_for 5 state_is "$d" deaf running
 	t0=$(now_ms)
-	call "$d" POST /containers/stubborn/stop?t=1
+	call "$d" POST /containers/deaf/stop?t=1
 	t1=$(now_ms)
-	[ "$CODE" = 204 ] && [ "$(field "$d" stubborn "j['State']['ExitCode']")" = 137 ] &&
+	[ "$CODE" = 204 ] && [ "$(field "$d" deaf "j['State']['ExitCode']")" = 137 ] &&
 		[ $((t1 - t0)) -ge 1000 ] && [ $((t1 - t0)) -lt 5000 ] &&
 		ok "[$drv] stop t=1: TERM ignored, killed after the grace with 137 ($((t1 - t0)) ms)" ||
-		fail "[$drv] stubborn stop" "$CODE $BODY" "$((t1 - t0)) ms" "$(field "$d" stubborn "j['State']")"
+		fail "[$drv] deaf stop" "$CODE $BODY" "$((t1 - t0)) ms" "$(field "$d" deaf "j['State']")"
 
 	# Memory limit (runc only: the process driver sets no limits).
 	alive "$d" || return 1
