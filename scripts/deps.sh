@@ -16,7 +16,7 @@ case "${1:-build}" in
 build) ;;
 test) want="$BUILD $TEST $RUN" ;;
 run) want="$BUILD $RUN" ;;
-bench) want="$BUILD $RUN iproute2 procps python3 docker.io" ;; # Docker Engine is the benchmarks' reference
+bench) want="$BUILD $RUN iproute2 procps python3 curl docker.io" ;; # Docker Engine is the benchmarks' reference
 *) echo "usage: $0 [build|test|run|bench]" >&2; exit 2 ;;
 esac
 
