@@ -22,9 +22,11 @@ struct client {
 struct sink {
 	struct buf body;
 	bool too_big;
-	/* Streaming (client_request_lines): lines of a 2xx body go here as they come. */
+	/* Streaming (client_request_lines, client_request_frames): lines or
+	 * frames of a 2xx body go here as they come. */
 	CURL *curl;
 	client_line_fn on_line;
+	client_frame_fn on_frame;
 	void *arg;
 	int line_rv; /* what on_line returned to stop the transfer */
 	struct shoal_err *err;
@@ -50,6 +52,34 @@ static int deliver_lines(struct sink *sink, bool all)
 	}
 	buf_consume(&sink->body, start);
 	return rv;
+}
+
+/* The same for Docker's multiplexed frames (8-byte header: stream byte,
+ * three zero bytes, big-endian payload length). With @all, bytes left that
+ * are not a whole frame are an error. */
+static int deliver_frames(struct sink *sink, bool all)
+{
+	size_t start = 0;
+	int rv = 0;
+
+	while (rv == 0 && sink->body.len - start >= 8) {
+		const unsigned char *h = (const unsigned char *)sink->body.data + start;
+		size_t n = (size_t)h[4] << 24 | (size_t)h[5] << 16 | (size_t)h[6] << 8 | h[7];
+
+		if (sink->body.len - start - 8 < n)
+			break;
+		rv = sink->on_frame(sink->arg, h[0], (const char *)h + 8, n, sink->err);
+		start += 8 + n;
+	}
+	buf_consume(&sink->body, start);
+	if (rv == 0 && all && sink->body.len > 0)
+		rv = shoal_errf(sink->err, SHOAL_EPROTO, "the log stream ended inside a frame");
+	return rv;
+}
+
+static int deliver(struct sink *sink, bool all)
+{
+	return sink->on_frame != NULL ? deliver_frames(sink, all) : deliver_lines(sink, all);
 }
 
 int client_open(struct client **out, const char *host, struct shoal_err *err)
@@ -155,10 +185,10 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (buf_append(&sink->body, data, n) != 0)
 		return 0;
-	if (sink->on_line != NULL) {
+	if (sink->on_line != NULL || sink->on_frame != NULL) {
 		curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &status);
 		if (status >= 200 && status <= 299) {
-			sink->line_rv = deliver_lines(sink, false);
+			sink->line_rv = deliver(sink, false);
 			if (sink->line_rv != 0)
 				return 0; /* stops the transfer */
 		}
@@ -304,10 +334,15 @@ static size_t on_read(char *data, size_t size, size_t nmemb, void *arg)
  * chunked, as @ctype), or nothing. With @parse_json a 2xx body is parsed. */
 static int perform(struct client *c, const char *method, const char *path, const json_t *body,
 		   FILE *in, const char *ctype, bool parse_json, client_line_fn on_line,
-		   void *line_arg, struct client_resp *resp, struct shoal_err *err)
+		   client_frame_fn on_frame, void *line_arg, struct client_resp *resp,
+		   struct shoal_err *err)
 {
 	struct curl_slist *headers = NULL;
-	struct sink sink = {.too_big = false, .on_line = on_line, .arg = line_arg, .err = err};
+	struct sink sink = {.too_big = false,
+			    .on_line = on_line,
+			    .on_frame = on_frame,
+			    .arg = line_arg,
+			    .err = err};
 	struct source src = {.in = in, .failed = false, .errnum = 0};
 	char *payload = NULL;
 	struct buf url, ctype_hdr;
@@ -394,8 +429,8 @@ static int perform(struct client *c, const char *method, const char *path, const
 		rv = daemon_error(status, url.data, &sink.body, err);
 		goto out;
 	}
-	if (on_line != NULL) {
-		rv = deliver_lines(&sink, true);
+	if (on_line != NULL || on_frame != NULL) {
+		rv = deliver(&sink, true);
 		resp->status = status;
 		goto out;
 	}
@@ -430,14 +465,24 @@ out:
 int client_request(struct client *c, const char *method, const char *path, const json_t *body,
 		   struct client_resp *resp, struct shoal_err *err)
 {
-	return perform(c, method, path, body, NULL, NULL, true, NULL, NULL, resp, err);
+	return perform(c, method, path, body, NULL, NULL, true, NULL, NULL, NULL, resp, err);
 }
 
 int client_request_lines(struct client *c, const char *method, const char *path, const json_t *body,
 			 client_line_fn on_line, void *arg, struct shoal_err *err)
 {
 	struct client_resp resp;
-	int rv = perform(c, method, path, body, NULL, NULL, false, on_line, arg, &resp, err);
+	int rv = perform(c, method, path, body, NULL, NULL, false, on_line, NULL, arg, &resp, err);
+
+	client_resp_free(&resp);
+	return rv;
+}
+
+int client_request_frames(struct client *c, const char *method, const char *path,
+			  client_frame_fn on_frame, void *arg, struct shoal_err *err)
+{
+	struct client_resp resp;
+	int rv = perform(c, method, path, NULL, NULL, NULL, false, NULL, on_frame, arg, &resp, err);
 
 	client_resp_free(&resp);
 	return rv;
@@ -446,5 +491,5 @@ int client_request_lines(struct client *c, const char *method, const char *path,
 int client_request_file(struct client *c, const char *method, const char *path, FILE *in,
 			const char *content_type, struct client_resp *resp, struct shoal_err *err)
 {
-	return perform(c, method, path, NULL, in, content_type, false, NULL, NULL, resp, err);
+	return perform(c, method, path, NULL, in, content_type, false, NULL, NULL, NULL, resp, err);
 }

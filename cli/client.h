@@ -68,6 +68,17 @@ typedef int (*client_line_fn)(void *arg, const char *line, size_t len, struct sh
 int client_request_lines(struct client *c, const char *method, const char *path, const json_t *body,
 			 client_line_fn on_line, void *arg, struct shoal_err *err);
 
+/* Called for each frame of Docker's multiplexed stream (container and
+ * service logs): @stream 1 stdout, 2 stderr, @data its payload. Return as
+ * client_line_fn does. */
+typedef int (*client_frame_fn)(void *arg, int stream, const char *data, size_t len,
+			       struct shoal_err *err);
+
+/* Like client_request_lines() (no body), for a multiplexed stream; bytes
+ * left at the end that are not a whole frame are SHOAL_EPROTO. */
+int client_request_frames(struct client *c, const char *method, const char *path,
+			  client_frame_fn on_frame, void *arg, struct shoal_err *err);
+
 /* Free what @resp owns. Accepts a zeroed or already freed response. */
 void client_resp_free(struct client_resp *resp);
 

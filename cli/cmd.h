@@ -57,6 +57,8 @@ extern const struct cli_cmd cli_cmd_info;
 extern const struct cli_cmd cli_cmd_swarm;
 extern const struct cli_cmd cli_cmd_node;
 extern const struct cli_cmd cli_cmd_image;
+/* "service logs", in its own file (cmd_service_logs.c). */
+extern const struct cli_cmd cli_cmd_service_logs;
 
 /* Parse a command's flags and check its argument count (@nargs with @rule).
  * Returns CLI_CONTINUE with @res filled (free with flags_result_free()), or

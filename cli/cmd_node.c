@@ -4,16 +4,13 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/inspect.h"
 #include "cli/jsonfmt.h"
 #include "cli/node_format.h"
 
 #define LS_FORMAT_USAGE                                                                    \
 	"Format output using a custom template:\n"                                         \
 	"'table':            Print output in table format with column headers (default)\n" \
-	"'json':             Print in JSON format"
-
-#define INSPECT_FORMAT_USAGE                       \
-	"Format output using a custom template:\n" \
 	"'json':             Print in JSON format"
 
 /* "/nodes/<ref>", @ref escaped. */
@@ -189,12 +186,12 @@ out_flags:
 	return rv;
 }
 
-enum inspect_mode { INSPECT_INDENT, INSPECT_JSON, INSPECT_PRETTY };
-
-/* GET one node for inspect. On success *@resp holds it. */
-static int inspect_one(struct client *client, const char *ref, char **self,
-		       struct client_resp *resp, struct shoal_err *err)
+/* GET one node for inspect; @arg is a char ** for this node's ID, looked up once for "self". On
+ * success *@resp holds it. */
+static int inspect_one(struct client *client, const char *ref, void *arg, struct client_resp *resp,
+		       struct shoal_err *err)
 {
+	char **self = arg;
 	struct buf path;
 	int rv;
 
@@ -221,97 +218,19 @@ static int inspect_one(struct client *client, const char *ref, char **self,
 	return rv;
 }
 
+static const struct cli_inspect_kind node_inspect = {
+    .get = inspect_one,
+    .pretty = node_format_pretty,
+    .pretty_stops_at_failure = true,
+};
+
 static int run_inspect(struct cli_ctx *ctx, int argc, char **argv)
 {
-	const char *format = NULL;
-	bool pretty = false;
-	const struct flag_spec specs[] = {
-	    {"format", 'f', FLAG_STRING, "string", INSPECT_FORMAT_USAGE, NULL, &format},
-	    {"pretty", 0, FLAG_BOOL, NULL, "Print the information in a human friendly format", NULL,
-	     &pretty},
-	};
-	enum inspect_mode mode = INSPECT_INDENT;
-	struct buf raw, out, errors;
-	struct flags_result res;
-	struct client *client;
-	struct shoal_err err;
 	char *self = NULL;
-	size_t i, found = 0;
-	int rv, failed = 0;
+	int rv = cli_inspect(ctx, argc, argv, &node_inspect, &self);
 
-	rv = cli_parse(ctx, specs, ARRAY_SIZE(specs), CLI_ARGS_MIN, 1, argc, argv, &res);
-	if (rv != CLI_CONTINUE)
-		return rv;
-	if (pretty || (format != NULL && strcmp(format, "pretty") == 0)) {
-		mode = INSPECT_PRETTY;
-	} else if (format != NULL && strcmp(format, "json") == 0) {
-		mode = INSPECT_JSON;
-	} else if (format != NULL && format[0] != '\0') {
-		flags_result_free(&res);
-		return cli_flag_error(ctx,
-				      "invalid argument \"%s\" for \"-f, --format\" flag: shoal "
-				      "supports only the \"json\" and \"pretty\" formats",
-				      format);
-	}
-	rv = cli_client(ctx, &client, &err);
-	if (rv != 0) {
-		flags_result_free(&res);
-		return cli_fail(ctx, &err);
-	}
-
-	buf_init(&raw);
-	buf_init(&out);
-	buf_init(&errors);
-	rv = buf_append(&raw, "[", 1);
-	for (i = 0; i < res.nargs && rv == 0; i++) {
-		struct client_resp node = {0};
-
-		if (inspect_one(client, res.args[i], &self, &node, &err) != 0) {
-			/* Docker reports every failure after printing what was found,
-			 * except in the pretty view: the first failure, nothing else. */
-			failed = 1;
-			rv = buf_appendf(&errors, "%s%s", errors.len > 0 ? "\n" : "", err.msg);
-			if (mode == INSPECT_PRETTY) {
-				out.len = 0;
-				break;
-			}
-			continue;
-		}
-		if (mode == INSPECT_PRETTY) {
-			rv = node_format_pretty(node.json, &out);
-		} else {
-			rv = buf_appendf(&raw, "%s", found > 0 ? "," : "");
-			if (rv == 0)
-				rv = buf_append(&raw, node.body, node.len);
-		}
-		found++;
-		client_resp_free(&node);
-	}
-	if (rv == 0)
-		rv = buf_append(&raw, "]", 1);
-	if (rv != 0) {
-		rv = shoal_errf(&err, SHOAL_ENOMEM, "out of memory");
-	} else if (mode == INSPECT_INDENT) {
-		rv = jsonfmt_indent(raw.data, raw.len, "    ", &out, &err);
-	} else if (mode == INSPECT_JSON) {
-		rv = jsonfmt_compact(raw.data, raw.len, &out, &err);
-	}
-	if (rv == 0 && mode != INSPECT_PRETTY)
-		rv = buf_append(&out, "\n", 1);
-	if (rv == 0)
-		rv = cli_write(ctx, out.data, out.len, &err);
-	if (rv != 0)
-		cli_fail(ctx, &err);
-	if (failed) {
-		fflush(ctx->out);
-		fprintf(ctx->err, "%s\n", errors.data != NULL ? errors.data : "");
-	}
 	free(self);
-	buf_free(&raw);
-	buf_free(&out);
-	buf_free(&errors);
-	flags_result_free(&res);
-	return rv != 0 || failed ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+	return rv;
 }
 
 /* Docker's mergeNodeUpdate(): role, availability, then labels added and removed. */

@@ -1,4 +1,5 @@
-/* "shoal service create", "ls", "ps", "inspect", "scale", "update" and "rm". */
+/* "shoal service create", "ls", "ps", "inspect", "scale", "update" and "rm" ("logs" is in
+ * cmd_service_logs.c). */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "cli/cmd.h"
+#include "cli/inspect.h"
 #include "cli/jsonfmt.h"
 #include "cli/service_format.h"
 #include "lib/clock.h"
@@ -23,10 +25,6 @@ extern const struct cli_cmd cli_cmd_service;
 #define LS_FORMAT_USAGE                                                                    \
 	"Format output using a custom template:\n"                                         \
 	"'table':            Print output in table format with column headers (default)\n" \
-	"'json':             Print in JSON format"
-
-#define INSPECT_FORMAT_USAGE                       \
-	"Format output using a custom template:\n" \
 	"'json':             Print in JSON format"
 
 /* --- flag values ------------------------------------------------------------------ */
@@ -1383,96 +1381,22 @@ int cli_node_ps(struct cli_ctx *ctx, int argc, char **argv)
 	return tasks_ps(ctx, argc, argv, "node", resolve_node, "self");
 }
 
-enum inspect_mode { INSPECT_INDENT, INSPECT_JSON, INSPECT_PRETTY };
+static int inspect_one(struct client *client, const char *ref, void *arg, struct client_resp *resp,
+		       struct shoal_err *err)
+{
+	(void)arg;
+	return get_service(client, ref, resp, err);
+}
+
+static const struct cli_inspect_kind service_inspect = {
+    .get = inspect_one,
+    .pretty = service_format_pretty,
+    .not_found = "service",
+};
 
 static int run_inspect(struct cli_ctx *ctx, int argc, char **argv)
 {
-	const char *format = NULL;
-	bool pretty = false;
-	const struct flag_spec specs[] = {
-	    {"format", 'f', FLAG_STRING, "string", INSPECT_FORMAT_USAGE, NULL, &format},
-	    {"pretty", 0, FLAG_BOOL, NULL, "Print the information in a human friendly format", NULL,
-	     &pretty},
-	};
-	enum inspect_mode mode = INSPECT_INDENT;
-	struct buf raw, out, errors;
-	struct flags_result res;
-	struct client *client;
-	struct shoal_err err;
-	size_t i, found = 0;
-	int rv, failed = 0;
-
-	rv = cli_parse(ctx, specs, ARRAY_SIZE(specs), CLI_ARGS_MIN, 1, argc, argv, &res);
-	if (rv != CLI_CONTINUE)
-		return rv;
-	if (pretty || (format != NULL && strcmp(format, "pretty") == 0)) {
-		mode = INSPECT_PRETTY;
-	} else if (format != NULL && strcmp(format, "json") == 0) {
-		mode = INSPECT_JSON;
-	} else if (format != NULL && format[0] != '\0') {
-		flags_result_free(&res);
-		return cli_flag_error(ctx,
-				      "invalid argument \"%s\" for \"-f, --format\" flag: shoal "
-				      "supports only the \"json\" and \"pretty\" formats",
-				      format);
-	}
-	rv = cli_client(ctx, &client, &err);
-	if (rv != 0) {
-		flags_result_free(&res);
-		return cli_fail(ctx, &err);
-	}
-	buf_init(&raw);
-	buf_init(&out);
-	buf_init(&errors);
-	rv = buf_append(&raw, "[", 1);
-	for (i = 0; i < res.nargs && rv == 0; i++) {
-		struct client_resp svc = {0};
-		int got = get_service(client, res.args[i], &svc, &err);
-
-		if (got != 0) {
-			/* Docker prints every failure after what was found. */
-			failed = 1;
-			if (got == SHOAL_ENOTFOUND)
-				rv = buf_appendf(&errors, "%sno such service: %s",
-						 errors.len > 0 ? "\n" : "", res.args[i]);
-			else
-				rv = buf_appendf(&errors, "%s%s", errors.len > 0 ? "\n" : "",
-						 err.msg);
-			continue;
-		}
-		if (mode == INSPECT_PRETTY) {
-			rv = service_format_pretty(svc.json, &out);
-		} else {
-			rv = buf_appendf(&raw, "%s", found > 0 ? "," : "");
-			if (rv == 0)
-				rv = buf_append(&raw, svc.body, svc.len);
-		}
-		found++;
-		client_resp_free(&svc);
-	}
-	if (rv == 0)
-		rv = buf_append(&raw, "]", 1);
-	if (rv != 0)
-		rv = shoal_errf(&err, SHOAL_ENOMEM, "out of memory");
-	else if (mode == INSPECT_INDENT)
-		rv = jsonfmt_indent(raw.data, raw.len, "    ", &out, &err);
-	else if (mode == INSPECT_JSON)
-		rv = jsonfmt_compact(raw.data, raw.len, &out, &err);
-	if (rv == 0 && mode != INSPECT_PRETTY)
-		rv = buf_append(&out, "\n", 1);
-	if (rv == 0 && (mode != INSPECT_PRETTY || found > 0))
-		rv = cli_write(ctx, out.data, out.len, &err);
-	if (rv != 0)
-		cli_fail(ctx, &err);
-	if (failed) {
-		fflush(ctx->out);
-		fprintf(ctx->err, "%s\n", errors.data != NULL ? errors.data : "");
-	}
-	buf_free(&raw);
-	buf_free(&out);
-	buf_free(&errors);
-	flags_result_free(&res);
-	return rv != 0 || failed ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+	return cli_inspect(ctx, argc, argv, &service_inspect, NULL);
 }
 
 static int run_rm(struct cli_ctx *ctx, int argc, char **argv)
@@ -1547,8 +1471,9 @@ static const struct cli_cmd cmd_update = {
 };
 
 /* In Docker's (alphabetical) order. */
-static const struct cli_cmd *const service_cmds[] = {&cmd_create, &cmd_inspect, &cmd_ls,    &cmd_ps,
-						     &cmd_rm,	  &cmd_scale,	&cmd_update};
+static const struct cli_cmd *const service_cmds[] = {
+    &cmd_create, &cmd_inspect, &cli_cmd_service_logs, &cmd_ls,
+    &cmd_ps,     &cmd_rm,	   &cmd_scale,		  &cmd_update};
 
 const struct cli_cmd cli_cmd_service = {
     .name = "service",

@@ -27,6 +27,7 @@
 #include "node/api_images.h"
 #include "node/api_json.h"
 #include "node/api_services.h"
+#include "node/api_svc_logs.h"
 #include "node/command.h"
 #include "node/records.h"
 #include "node/schema.h"
@@ -920,6 +921,27 @@ static void h_task_inspect(struct call *c)
 		call_reply_json(c, 200, api_json_task(st, t));
 }
 
+/* GET /services/{id}/logs, GET /tasks/{id}/logs: gathered from the tasks' nodes. */
+static void logs_of(struct call *c, bool task)
+{
+	const struct store *st = manager_store(c);
+
+	if (st == NULL)
+		return;
+	svc_logs_serve(c->api->ctx.svc_logs, st, c->param, task, c->req, c->res);
+	call_free(c);
+}
+
+static void h_service_logs(struct call *c)
+{
+	logs_of(c, false);
+}
+
+static void h_task_logs(struct call *c)
+{
+	logs_of(c, true);
+}
+
 /* --- images ---------------------------------------------------------------- */
 
 static void h_images_load(struct call *c)
@@ -1000,6 +1022,8 @@ static const struct route routes[] = {
     {"DELETE", "/services/*", h_service_remove, false, true},
     {"GET", "/tasks", h_tasks_list, false, true},
     {"GET", "/tasks/*", h_task_inspect, false, true},
+    {"GET", "/services/*/logs", h_service_logs, false, true},
+    {"GET", "/tasks/*/logs", h_task_logs, false, true},
     {"POST", "/images/load", h_images_load, false, false},
     {"POST", "/images/create", h_images_create, false, false},
     {"GET", "/images/json", h_images_list, false, false},

@@ -19,12 +19,14 @@ struct store;
 struct image_store;
 struct containers;
 struct command;
+struct svc_logs;
 
 /* What the API reads from the rest of the daemon. Pointers must outlive the api. */
 struct api_context {
 	struct swarm *swarm;
 	struct image_store *images;    /* the daemon's, STATE_DIR/images */
 	struct containers *containers; /* the node's, STATE_DIR/containers */
+	struct svc_logs *svc_logs;     /* service and task logs (node/api_svc_logs.h) */
 	const char *hostname;
 	const char *state_dir;
 	const char *runtime;

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -36,10 +35,10 @@ struct follower {
 	bool timestamps;
 	char id[65];
 	char path[4096];
-	uint64_t offset, ino; /* where the last read of path ended */
-	uint64_t token;	      /* the log watch; 0 when there is none */
-	bool wait_pending;    /* ctr_wait's callback has not run yet */
-	bool ended;	      /* the response is finished */
+	struct logfile_pos pos; /* where the last read ended */
+	uint64_t token;		/* the log watch; 0 when there is none */
+	bool wait_pending;	/* ctr_wait's callback has not run yet */
+	bool ended;		/* the response is finished */
 	bool write_failed;
 	struct buf out; /* frames not yet sent */
 };
@@ -79,7 +78,7 @@ static void drain(struct follower *f)
 
 	if (f->ended || f->write_failed)
 		return;
-	if (logfile_read_from(f->path, &f->q, &f->offset, &f->ino, on_entry, f, &err) != 0)
+	if (logfile_read_from(f->path, &f->q, &f->pos, on_entry, f, &err) != 0)
 		log_debug("api", "logs of %.12s: %s", f->id, err.msg);
 	flush(f);
 }
@@ -177,23 +176,22 @@ bad:
 			  key, v);
 }
 
-/* Query parameters into @f. Returns 0 or SHOAL_EINVAL / SHOAL_ENOMEM. */
-static int parse_query(struct follower *f, bool *follow, struct shoal_err *err)
+int api_logs_query(struct http_request *req, struct logfile_query *q, bool *timestamps,
+		   bool *follow, struct shoal_err *err)
 {
-	struct http_request *req = f->req;
 	size_t cap = strlen(req->query) + 1;
 	_cleanup_free_ char *v = malloc(cap);
 	int rv;
 
 	if (v == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
-	f->q.stdout_ = api_query_bool(req, "stdout");
-	f->q.stderr_ = api_query_bool(req, "stderr");
-	if (!f->q.stdout_ && !f->q.stderr_)
+	q->stdout_ = api_query_bool(req, "stdout");
+	q->stderr_ = api_query_bool(req, "stderr");
+	if (!q->stdout_ && !q->stderr_)
 		return shoal_errf(err, SHOAL_EINVAL, "You must choose at least one stream");
-	f->timestamps = api_query_bool(req, "timestamps");
+	*timestamps = api_query_bool(req, "timestamps");
 	*follow = api_query_bool(req, "follow");
-	f->q.tail = -1;
+	q->tail = -1;
 	if (http_query_get(req, "tail", v, cap) && v[0] != '\0' && strcmp(v, "all") != 0) {
 		char *end;
 		long long n;
@@ -203,13 +201,13 @@ static int parse_query(struct follower *f, bool *follow, struct shoal_err *err)
 			return shoal_errf(err, SHOAL_EINVAL,
 					  "invalid tail '%.32s': want a number of lines or \"all\"",
 					  v);
-		f->q.tail = n;
+		q->tail = n;
 	}
-	rv = parse_time("since", http_query_get(req, "since", v, cap) ? v : NULL, &f->q.since_ns,
-			err);
+	rv =
+	    parse_time("since", http_query_get(req, "since", v, cap) ? v : NULL, &q->since_ns, err);
 	if (rv == 0)
 		rv = parse_time("until", http_query_get(req, "until", v, cap) ? v : NULL,
-				&f->q.until_ns, err);
+				&q->until_ns, err);
 	return rv;
 }
 
@@ -219,7 +217,6 @@ void api_containers_logs(struct containers *cs, const char *ref, struct http_req
 	const struct container *c = api_ctr_find(cs, ref, req, res);
 	struct follower *f;
 	struct shoal_err err;
-	struct stat st;
 	bool follow = false;
 	int rv;
 
@@ -236,23 +233,17 @@ void api_containers_logs(struct containers *cs, const char *ref, struct http_req
 	buf_init(&f->out);
 	snprintf(f->id, sizeof(f->id), "%s", c->id);
 	snprintf(f->path, sizeof(f->path), "%s", c->log_path);
-	rv = parse_query(f, &follow, &err);
+	rv = api_logs_query(req, &f->q, &f->timestamps, &follow, &err);
 	if (rv != 0) {
 		api_reply_error(req, res, rv, err.msg);
 		follower_free(f);
 		return;
 	}
 	http_stream_start(res, 200, "application/vnd.docker.raw-stream");
-	/* The inode before the read: a rotation during it is then seen by
-	 * the next read, which starts over in the new file. */
-	if (stat(f->path, &st) == 0) {
-		f->ino = (uint64_t)st.st_ino;
-		if (logfile_read(f->path, &f->q, on_entry, f, &f->offset, &err) != 0)
-			log_warn("api", "logs of %.12s: %s", f->id, err.msg);
-		flush(f);
-	} else if (errno != ENOENT) {
-		log_warn("api", "logs of %.12s: %s: %s", f->id, f->path, strerror(errno));
-	}
+	rv = logfile_read(f->path, &f->q, on_entry, f, &f->pos, &err);
+	if (rv != 0 && rv != SHOAL_ENOTFOUND)
+		log_warn("api", "logs of %.12s: %s", f->id, err.msg);
+	flush(f);
 	if (!follow || c->state != CTR_RUNNING || f->write_failed ||
 	    (f->q.until_ns != 0 && (uint64_t)clock_now_ns() >= f->q.until_ns)) {
 		end_stream(f);

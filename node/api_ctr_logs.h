@@ -3,8 +3,20 @@
 #ifndef SHOAL_NODE_API_CTR_LOGS_H
 #define SHOAL_NODE_API_CTR_LOGS_H
 
+#include <stdbool.h>
+
+#include "lib/err.h"
 #include "node/http.h"
 #include "runtime/container.h"
+#include "runtime/logfile.h"
+
+/* The logs endpoints' query (containers, services, tasks): stdout, stderr,
+ * tail (N or "all"), since and until (Unix seconds with an optional
+ * fraction, "1700000000.5" as the docker CLI sends them, or RFC 3339),
+ * timestamps, follow. SHOAL_EINVAL with Docker's message for a bad value or
+ * when neither stream is asked for; SHOAL_ENOMEM. */
+int api_logs_query(struct http_request *req, struct logfile_query *q, bool *timestamps,
+		   bool *follow, struct shoal_err *err);
 
 /* GET /containers/@ref/logs?stdout=&stderr=&tail=N|all&timestamps=&since=&until=&follow=
  * -> 200 application/vnd.docker.raw-stream of Docker's frames (stream byte,

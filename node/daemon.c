@@ -19,6 +19,7 @@
 #include "node/agent.h"
 #include "node/api.h"
 #include "node/api_images.h"
+#include "node/api_svc_logs.h"
 #include "node/dispatch.h"
 #include "node/http_server.h"
 #include "node/swarm.h"
@@ -61,6 +62,8 @@ struct daemon {
 	struct containers *containers; /* STATE_DIR/containers */
 	struct agent *agent;	       /* runs this node's tasks */
 	struct dispatch *dispatch;     /* leader loops, assignment sets, reports */
+	struct task_logs *task_logs;   /* this node's task logs, for managers */
+	struct svc_logs *svc_logs;     /* a manager's service logs streams */
 	struct http_server *http;
 	struct api *api;
 	bool stopping;
@@ -291,6 +294,9 @@ static void swarm_closed(void *arg)
 	struct daemon *d = arg;
 
 	d->swarm = NULL;
+	/* Its waits watch containers; no RPC can ask for more now. */
+	task_logs_close(d->task_logs);
+	d->task_logs = NULL;
 	ctr_close(d->containers, containers_closed, d);
 }
 
@@ -321,6 +327,8 @@ static void http_closed(void *arg)
 	struct daemon *d = arg;
 
 	d->http = NULL;
+	svc_logs_close(d->svc_logs);
+	d->svc_logs = NULL;
 	dispatch_close(d->dispatch, dispatch_closed, d);
 }
 
@@ -362,9 +370,15 @@ static int open_services(struct daemon *d, struct shoal_err *err)
 	struct agent_config acfg;
 	int rv;
 
+	rv = task_logs_new(&d->task_logs, &d->loop, d->containers, err);
+	if (rv == 0)
+		rv = svc_logs_new(&d->svc_logs, &d->loop, d->swarm, d->task_logs, err);
+	if (rv != 0)
+		return rv;
 	memset(&dcfg, 0, sizeof(dcfg));
 	dcfg.loop = &d->loop;
 	dcfg.swarm = d->swarm;
+	dcfg.logs = d->task_logs;
 	rv = dispatch_start(&d->dispatch, &dcfg, err);
 	if (rv != 0)
 		return rv;
@@ -494,6 +508,7 @@ static int start(struct daemon *d, struct shoal_err *err)
 	actx.swarm = d->swarm;
 	actx.images = d->images;
 	actx.containers = d->containers;
+	actx.svc_logs = d->svc_logs;
 	actx.hostname = d->hostname;
 	actx.state_dir = d->opts.state_dir;
 	actx.runtime = d->opts.runtime;

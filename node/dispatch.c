@@ -33,6 +33,7 @@ struct dispatch {
 	uv_loop_t *loop;
 	struct swarm *swarm;
 	struct agent *agent;
+	struct task_logs *logs;
 	uv_timer_t tick;
 	bool closing;
 	int pending; /* proposals and calls in flight, and the timer until closed */
@@ -601,6 +602,14 @@ static void m_task_status(void *arg, struct rpc_call *call, const void *body, si
 	command_free(&cmd);
 }
 
+/* A manager reads this node's task logs (node/task_logs.h). */
+static void m_task_logs(void *arg, struct rpc_call *call, const void *body, size_t len)
+{
+	struct dispatch *d = swarm_hooks_arg(arg);
+
+	task_logs_rpc(d != NULL ? d->logs : NULL, call, body, len);
+}
+
 /* ---- this node's agent ---- */
 
 struct report_req {
@@ -827,9 +836,11 @@ int dispatch_start(struct dispatch **out, const struct dispatch_config *cfg, str
 	d->loop = cfg->loop;
 	d->swarm = cfg->swarm;
 	d->agent = cfg->agent;
+	d->logs = cfg->logs;
 	memset(&hooks, 0, sizeof(hooks));
 	hooks.methods[0] = (struct rpc_method){"assignments", m_assignments};
 	hooks.methods[1] = (struct rpc_method){"task_status", m_task_status};
+	hooks.methods[2] = (struct rpc_method){"task_logs", m_task_logs};
 	hooks.nudge = on_nudge;
 	hooks.arg = d;
 	swarm_set_hooks(d->swarm, &hooks);

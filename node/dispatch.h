@@ -10,6 +10,7 @@
 #include "lib/err.h"
 #include "node/agent.h"
 #include "node/swarm.h"
+#include "node/task_logs.h"
 
 /* DESIGN §3, as built:
  *
@@ -38,7 +39,8 @@ struct dispatch;
 struct dispatch_config {
 	uv_loop_t *loop;
 	struct swarm *swarm;
-	struct agent *agent; /* this node's */
+	struct agent *agent;	/* this node's */
+	struct task_logs *logs; /* this node's task logs, served to managers (RPC "task_logs") */
 };
 
 /* Install the swarm hooks (RPC methods, nudges) and start the tick. */

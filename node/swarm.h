@@ -172,4 +172,11 @@ void swarm_nudge(struct swarm *s, const char *key, uint64_t version);
 int swarm_call_manager(struct swarm *s, const char *method, const void *body, size_t len,
 		       uint64_t timeout_ms, rpc_result_cb cb, void *arg, struct shoal_err *err);
 
+/* A client calling another member at @addr (its cluster address, "IP:port")
+ * with this node's certificate, e.g. a manager asking a node for its tasks'
+ * logs. The caller closes it, before swarm_close(). SHOAL_ESTATE when this
+ * node is not an active member. */
+int swarm_member_client(struct swarm *s, const char *addr, struct rpc_client **out,
+			struct shoal_err *err);
+
 #endif

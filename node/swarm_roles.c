@@ -99,6 +99,14 @@ int swarm_call_manager(struct swarm *s, const char *method, const void *body, si
 			       NULL, err);
 }
 
+int swarm_member_client(struct swarm *s, const char *addr, struct rpc_client **out,
+			struct shoal_err *err)
+{
+	if (s->closing || s->state != SWARM_ACTIVE)
+		return shoal_errf(err, SHOAL_ESTATE, "this node is not an active swarm member");
+	return rpc_client_new(out, s->loop, addr, STREAM_RPC, &s->sid, err);
+}
+
 static void on_removed(void *arg)
 {
 	struct swarm *s = arg;

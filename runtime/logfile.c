@@ -607,8 +607,8 @@ static int open_files(const char *path, struct open_file *files, size_t *n, stru
 }
 
 int logfile_read(const char *path, const struct logfile_query *q,
-		 int (*cb)(void *arg, const struct logfile_entry *e), void *arg, uint64_t *offset,
-		 struct shoal_err *err)
+		 int (*cb)(void *arg, const struct logfile_entry *e), void *arg,
+		 struct logfile_pos *pos, struct shoal_err *err)
 {
 	struct open_file *files;
 	uint64_t count = 0, skip = 0;
@@ -636,67 +636,62 @@ int logfile_read(const char *path, const struct logfile_query *q,
 			break;
 		rv = scan_file(files[i].fd, q, 0, files[i].end, skip, &count, cb, arg, &end, err);
 		files[i].end = end;
+		if (rv == 1 && pos != NULL) {
+			pos->ino = files[i].ino;
+			pos->offset = end;
+		}
 	}
-	if (rv >= 0 && offset != NULL)
-		*offset = n > 0 && files[0].end != UINT64_MAX ? files[0].end : 0;
+	if (rv == 0 && pos != NULL) {
+		pos->ino = files[0].ino;
+		pos->offset = files[0].end != UINT64_MAX ? files[0].end : 0;
+	}
 	for (size_t i = 0; i < n; i++)
 		close(files[i].fd);
 	free(files);
 	return rv < 0 ? rv : 0;
 }
 
-/* Read @p from *@offset to its end, advancing *@offset past whole lines. */
-static int follow_file(int fd, const struct logfile_query *q, uint64_t *offset,
-		       int (*cb)(void *arg, const struct logfile_entry *e), void *arg,
-		       struct shoal_err *err)
-{
-	uint64_t count = 0;
-	int rv;
-
-	rv = scan_file(fd, q, *offset, UINT64_MAX, 0, &count, cb, arg, offset, err);
-	return rv < 0 ? rv : 0;
-}
-
-int logfile_read_from(const char *path, const struct logfile_query *q, uint64_t *offset,
-		      uint64_t *ino, int (*cb)(void *arg, const struct logfile_entry *e), void *arg,
+int logfile_read_from(const char *path, const struct logfile_query *q, struct logfile_pos *pos,
+		      int (*cb)(void *arg, const struct logfile_entry *e), void *arg,
 		      struct shoal_err *err)
 {
-	_cleanup_close_ int fd = -1;
-	struct stat st;
+	struct open_file *files;
+	uint64_t count = 0;
+	size_t n = 0, from;
 	int rv;
 
 	rv = check_query(q, err);
 	if (rv != 0)
 		return rv;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return shoal_errf(err, errno == ENOENT ? SHOAL_ENOTFOUND : SHOAL_EIO,
-				  "open log %s: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-		return shoal_errf(err, SHOAL_EIO, "open log %s: not a regular file", path);
-	if (*ino == 0)
-		*ino = (uint64_t)st.st_ino;
-	if (*ino != (uint64_t)st.st_ino) {
-		/* Rotated: finish the file we were reading if it is now PATH.1. */
-		_cleanup_free_ char *p1 = path_n(path, 1);
-		_cleanup_close_ int fd1 = -1;
-		struct stat st1;
-
-		if (p1 == NULL)
-			return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
-		fd1 = open(p1, O_RDONLY | O_CLOEXEC);
-		if (fd1 >= 0 && fstat(fd1, &st1) == 0 && (uint64_t)st1.st_ino == *ino &&
-		    (uint64_t)st1.st_size >= *offset) {
-			rv = follow_file(fd1, q, offset, cb, arg, err);
-			if (rv != 0)
-				return rv;
-		}
-		*ino = (uint64_t)st.st_ino;
-		*offset = 0;
-	} else if ((uint64_t)st.st_size < *offset) {
-		*offset = 0; /* truncated (max-file 1) */
+	files = calloc(READ_MAX_FILES + 1, sizeof(*files));
+	if (files == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	rv = open_files(path, files, &n, err);
+	/* The file the position is in, else the oldest there is (the one we
+	 * were in has been rotated away). */
+	for (from = 0; rv == 0 && from < n && files[from].ino != pos->ino; from++)
+		;
+	if (rv == 0 && from == n) {
+		from = n - 1;
+		pos->ino = files[from].ino;
+		pos->offset = 0;
 	}
-	return follow_file(fd, q, offset, cb, arg, err);
+	for (size_t i = from + 1; rv == 0 && i-- > 0;) {
+		struct stat st;
+		uint64_t off = i == from ? pos->offset : 0;
+
+		/* Smaller than where we were: truncated (max-file 1). */
+		if (fstat(files[i].fd, &st) == 0 && (uint64_t)st.st_size < off)
+			off = 0;
+		pos->ino = files[i].ino;
+		pos->offset = off;
+		rv = scan_file(files[i].fd, q, off, UINT64_MAX, 0, &count, cb, arg, &pos->offset,
+			       err);
+	}
+	for (size_t i = 0; i < n; i++)
+		close(files[i].fd);
+	free(files);
+	return rv < 0 ? rv : 0;
 }
 
 int logfile_frame(struct buf *out, const struct logfile_entry *e, bool timestamps)

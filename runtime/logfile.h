@@ -73,24 +73,31 @@ struct logfile_query {
 	uint64_t until_ns; /* 0 = no end */
 };
 
+/* A place in a log: just after a whole line of one of its files (PATH or a
+ * rotated PATH.N), known by the file's inode, so it survives rotations. */
+struct logfile_pos {
+	uint64_t ino;
+	uint64_t offset;
+};
+
 /* Read the entries of @path and its rotated files (oldest first) matching
  * @q, in order, calling @cb for each; @cb returns nonzero to stop (the call
  * then returns 0). Lines that do not decode are skipped (a torn last line
  * after a crash), and so are lines longer than 1 MiB, without being loaded.
- * *@offset (may be NULL) is set to the end of the whole lines of @path as
- * read, for logfile_read_from() when following (meaningless if @cb stopped).
- * SHOAL_ENOTFOUND if @path does not exist. */
+ * *@pos (may be NULL) is set to where logfile_read_from() goes on: right
+ * after the entry on which @cb stopped, else the end of @path's whole lines
+ * as read. SHOAL_ENOTFOUND if @path does not exist. */
 int logfile_read(const char *path, const struct logfile_query *q,
-		 int (*cb)(void *arg, const struct logfile_entry *e), void *arg, uint64_t *offset,
-		 struct shoal_err *err);
-/* Follow: read @path from *@offset to its end, advancing *@offset past whole
- * lines only (@q->tail is ignored). *@ino 0 means "the file logfile_read()
- * just read": it is set to @path's inode. If the file was rotated (its inode
- * is not *@ino) the rest of the old file is read first when it is now PATH.1,
- * then @path from 0; if it was truncated (size below *@offset, max-file 1),
- * reading starts again at 0. */
-int logfile_read_from(const char *path, const struct logfile_query *q, uint64_t *offset,
-		      uint64_t *ino, int (*cb)(void *arg, const struct logfile_entry *e), void *arg,
+		 int (*cb)(void *arg, const struct logfile_entry *e), void *arg,
+		 struct logfile_pos *pos, struct shoal_err *err);
+/* Go on from *@pos (@q->tail is ignored): the rest of the file it is in,
+ * then each newer file from its start, up to the last whole line of @path;
+ * *@pos moves past each line gone through (to right after the entry on
+ * which @cb stopped, if it stops). A file smaller than the offset was
+ * truncated (max-file 1) and is read from 0. If the position's file has
+ * been rotated away (or *@pos is zero), reading starts at the oldest file. */
+int logfile_read_from(const char *path, const struct logfile_query *q, struct logfile_pos *pos,
+		      int (*cb)(void *arg, const struct logfile_entry *e), void *arg,
 		      struct shoal_err *err);
 
 /* Append to @out Docker's multiplexed stream frame for @e: 8-byte header

@@ -2,7 +2,9 @@
  * (net/rpc.h). Whatever it accepts must be a valid message that encodes and
  * decodes to the same fields. The same bytes also go to the decoders of the
  * cluster's RPC bodies (node/cluster_msg.h): join requests and grants, which
- * must re-encode to what they decoded. */
+ * must re-encode to what they decoded; and to the task logs request and page
+ * (node/task_logs.h): a request re-encodes to what it decoded, a page's
+ * entries are walked to their end or a clean refusal. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +15,7 @@
 #include "lib/err.h"
 #include "net/rpc.h"
 #include "node/cluster_msg.h"
+#include "node/task_logs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -66,6 +69,34 @@ static void cluster_bodies(const uint8_t *data, size_t size)
 	(void)empty_decode(data, size, &err);
 }
 
+static void task_logs_bodies(const uint8_t *data, size_t size)
+{
+	struct task_logs_req r, r2;
+	struct task_logs_page p;
+	struct logfile_entry e;
+	struct shoal_err err;
+	struct buf b;
+	size_t off = 0;
+	int rv;
+
+	if (task_logs_req_decode(data, size, &r, &err) == 0) {
+		buf_init(&b);
+		if (task_logs_req_encode(&r, &b, &err) != 0 ||
+		    task_logs_req_decode(b.data, b.len, &r2, &err) != 0 ||
+		    memcmp(&r, &r2, sizeof r) != 0 || b.len > size)
+			abort();
+		buf_free(&b);
+	}
+	if (task_logs_page_decode(data, size, &p, &err) != 0)
+		return;
+	while ((rv = task_logs_next_entry(&p, &off, &e, &err)) == 1)
+		if (off > p.entries_len || e.text < (const char *)p.entries ||
+		    e.text + e.len > (const char *)p.entries + p.entries_len)
+			abort();
+	if (rv != 0 && err.msg[0] == '\0')
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rpc_message m, again;
@@ -73,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf b;
 
 	cluster_bodies(data, size);
+	task_logs_bodies(data, size);
 	if (rpc_decode(data, size, &m, &err) != 0) {
 		if (err.msg[0] == '\0')
 			abort();

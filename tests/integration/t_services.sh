@@ -267,6 +267,100 @@ converge_tests() {
 }
 converge_tests
 
+# --- service logs -----------------------------------------------------------------------------------
+# What this checks: service logs gathers every replica's output with Docker's
+# prefix ("talk.1.<task id>@svc-h1    | "), stdout and stderr apart and in
+# order; --tail per task, -t, --raw, --no-task-ids, --no-resolve, --no-trunc;
+# one task's logs by its id; -f follows new lines and a task started while it
+# runs; the API's refusals and its frames with details; docker service logs.
+logs_tests() {
+	local out rc tid fpid talk
+	talk='i=0; while [ $i -lt 100000 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.2; done'
+	out=$(sh_ s service create --name talk --replicas 2 shoal-demo:latest sh -c "$talk" 2>&1)
+	contains "$out" "verify: Service converged" && ok "a service that talks runs" || fail "talk runs" "$out"
+	both_talk() { [ "$(sh_ s service logs talk 2>/dev/null | grep -cE '\| out 2$')" = 2 ]; }
+	check "both replicas' lines arrive" wait_for 20 both_talk
+	out=$(sh_ s service logs talk 2>"$T/talk.err")
+	grep -qE '^talk\.1\.[a-z0-9]{12}@svc-h1    \| out 0$' <<<"$out" &&
+		grep -qE '^talk\.2\.[a-z0-9]{12}@svc-h1    \| out 0$' <<<"$out" &&
+		ok "service logs: every replica, with Docker's prefix" || fail "service logs" "$out"
+	! grep -q '| err' <<<"$out" && grep -qE '^talk\.[12]\.[a-z0-9]{12}@svc-h1    \| err 0$' "$T/talk.err" &&
+		ok "stderr lines go to stderr" || fail "stderr apart" "$(head -n 5 "$T/talk.err")"
+	in_order() { grep "^talk\.$1\." | sed 's/.*| out //' | python3 -c '
+import sys
+n = [int(l) for l in sys.stdin]
+sys.exit(0 if n and n == list(range(len(n))) else 1)'; }
+	in_order 1 <<<"$out" && in_order 2 <<<"$out" && ok "each replica's lines complete and in order" ||
+		fail "order" "$out"
+	out=$(sh_ s service logs --tail 1 talk 2>&1)
+	[ "$(wc -l <<<"$out")" = 2 ] && ok "--tail 1: the last line of each task" || fail "--tail 1" "$out"
+	out=$(sh_ s service logs -t --tail 1 talk 2>&1)
+	[ "$(grep -cE '^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9}Z talk\.[12]\.' <<<"$out")" = 2 ] &&
+		ok "-t: RFC 3339 timestamps before the prefix" || fail "-t" "$out"
+	out=$(sh_ s service logs --raw --tail 1 talk 2>&1)
+	[ "$(grep -cE '^(out|err) [0-9]+$' <<<"$out")" = 2 ] && ok "--raw: the lines alone" || fail "--raw" "$out"
+	out=$(sh_ s service logs --no-task-ids --tail 1 talk 2>&1)
+	[ "$(grep -cE '^talk\.[12]@svc-h1    \| ' <<<"$out")" = 2 ] && ok "--no-task-ids" || fail "--no-task-ids" "$out"
+	out=$(sh_ s service logs --no-resolve --no-trunc --tail 1 talk 2>&1)
+	[ "$(grep -cE '^[a-z0-9]{25}\.[12]\.[a-z0-9]{25}@[a-z0-9]{25}    \| ' <<<"$out")" = 2 ] &&
+		ok "--no-resolve --no-trunc: whole ids" || fail "--no-resolve --no-trunc" "$out"
+	tid=$(sh_ s service ps -q --no-trunc talk | head -n 1)
+	out=$(sh_ s service logs "$tid" 2>/dev/null)
+	[ -n "$out" ] && ! grep -qv "\.${tid:0:12}@svc-h1 " <<<"$out" && ok "a task's logs by its id: that task only" ||
+		fail "task logs" "$tid" "$out"
+	out=$(sh_ s service logs nope 2>&1)
+	rc=$?
+	[ $rc -eq 1 ] && [ "$out" = "no such task or service: nope" ] && ok "an unknown service or task: Docker's error" ||
+		fail "logs of nope" "rc=$rc $out"
+
+	# Follow: new lines from every replica, and from a task started meanwhile.
+	sh_ s service logs -f --tail 0 talk >"$T/follow.out" 2>/dev/null &
+	fpid=$!
+	followed() { grep -qE "^talk\.$1\..*\| out [0-9]+$" "$T/follow.out"; }
+	wait_for 10 followed 1 && wait_for 5 followed 2 && ok "-f: new lines of every replica" ||
+		fail "follow" "$(cat "$T/follow.out")"
+	sh_ s service scale -d talk=3 >/dev/null
+	wait_for 20 followed 3 && ok "-f: a task started meanwhile is followed too" ||
+		fail "follow a new task" "$(tail -n 5 "$T/follow.out")"
+	kill "$fpid" 2>/dev/null
+	wait "$fpid" 2>/dev/null
+
+	call s GET /services/talk/logs
+	[ "$CODE" = 400 ] && contains "$BODY" "You must choose at least one stream" &&
+		ok "GET /services/{id}/logs without a stream: 400" || fail "no stream" "$CODE $BODY"
+	call s GET "/services/nope/logs?stdout=1"
+	[ "$CODE" = 404 ] && ok "GET /services/nope/logs: 404" || fail "logs 404" "$CODE $BODY"
+	call s GET "/services/talk/logs?stdout=1&tail=x"
+	[ "$CODE" = 400 ] && contains "$BODY" "invalid tail" && ok "a bad tail: 400" || fail "bad tail" "$CODE $BODY"
+	curl -s --unix-socket "$(sock s)" -o "$T/frames" "http://x/v1.41/services/talk/logs?stdout=1&tail=1&details=1"
+	call s GET /services/talk
+	out=$(python3 - "$T/frames" "$(jpy "j['ID']" <<<"$BODY")" <<'PY'
+import re, struct, sys
+data = open(sys.argv[1], 'rb').read()
+svc, pos, n = sys.argv[2], 0, 0
+while pos < len(data):
+    stream, size = data[pos], struct.unpack('>I', data[pos + 4:pos + 8])[0]
+    body = data[pos + 8:pos + 8 + size].decode()
+    assert stream == 1 and data[pos + 1:pos + 4] == b'\0\0\0', data[pos:pos + 8]
+    assert re.fullmatch(r'com\.docker\.swarm\.node\.id=[a-z0-9]{25},com\.docker\.swarm\.service\.id=' + svc +
+                        r',com\.docker\.swarm\.task\.id=[a-z0-9]{25} out [0-9]+\n', body), body
+    pos += 8 + size
+    n += 1
+print(n)
+PY
+)
+	[ "$out" = 3 ] && ok "the API's frames: stdout, details, the last entry of each task" || fail "frames" "$out"
+	if command -v docker >/dev/null; then
+		out=$(DOCKER_HOST="unix://$(sock s)" DOCKER_CONFIG="$T/docker-config" docker service logs --tail 1 talk 2>&1)
+		[ "$(grep -cE '^talk\.[123]\.[a-z0-9]{12}@svc-h1    \| (out|err) [0-9]+$' <<<"$out")" = 3 ] &&
+			ok "docker service logs" || fail "docker service logs" "$out"
+	else
+		ok "# SKIP the docker CLI is not installed"
+	fi
+	sh_ s service rm talk >/dev/null
+}
+logs_tests
+
 daemon_stop s
 rc=$?
 [ $rc -eq 0 ] && ok "the daemon exits 0" || fail "clean exit" "rc=$rc" "$(tail -n 40 "$(daemon_log s)")"

@@ -344,17 +344,17 @@ static void test_read_filters(void **state)
 	struct logfile *lf = open_log(f, 4 * ENTRY_LEN, 4);
 	struct collected c = {0};
 	struct logfile_query q = q_all;
-	uint64_t off = 0;
+	struct logfile_pos pos = {0, 0};
 
 	write_numbered(f, lf, 0, 12); /* 0-3 in .2, 4-7 in .1, 8-11 in PATH */
 	logfile_close(lf);
 
 	q.tail = 3;
-	assert_int_equal(logfile_read(f->path, &q, collect, &c, &off, NULL), 0);
+	assert_int_equal(logfile_read(f->path, &q, collect, &c, &pos, NULL), 0);
 	assert_int_equal(c.n, 3);
 	assert_string_equal(c.text[0], "line 09\n");
 	assert_string_equal(c.text[2], "line 11\n");
-	assert_int_equal(off, 4 * ENTRY_LEN);
+	assert_int_equal(pos.offset, 4 * ENTRY_LEN);
 	collected_free(&c);
 
 	/* tail over file boundaries, stdout only: 6 8 10 */
@@ -380,10 +380,10 @@ static void test_read_filters(void **state)
 	/* tail 0: nothing, but the offset for following */
 	q = q_all;
 	q.tail = 0;
-	off = 1;
-	assert_int_equal(logfile_read(f->path, &q, collect, &c, &off, NULL), 0);
+	pos.offset = 1;
+	assert_int_equal(logfile_read(f->path, &q, collect, &c, &pos, NULL), 0);
 	assert_int_equal(c.n, 0);
-	assert_int_equal(off, 4 * ENTRY_LEN);
+	assert_int_equal(pos.offset, 4 * ENTRY_LEN);
 
 	/* tail larger than everything; the callback stops after 2 */
 	q.tail = 100;
@@ -437,7 +437,7 @@ static void test_torn_and_garbage(void **state)
 	char *big = malloc(huge);
 	struct collected c = {0};
 	struct logfile *lf;
-	uint64_t off = 0;
+	struct logfile_pos pos = {0, 0};
 
 	assert_non_null(big);
 	memset(big, 'a', huge);
@@ -448,7 +448,7 @@ static void test_torn_and_garbage(void **state)
 	write_raw(f->path, good2, strlen(good2), O_APPEND);
 	write_raw(f->path, torn, strlen(torn), O_APPEND);
 	free(big);
-	assert_int_equal(logfile_read(f->path, &q_all, collect, &c, &off, NULL), 0);
+	assert_int_equal(logfile_read(f->path, &q_all, collect, &c, &pos, NULL), 0);
 	assert_int_equal(c.n, 2);
 	assert_string_equal(c.text[0], "one\n");
 	assert_int_equal(c.len[1], 5);
@@ -456,7 +456,7 @@ static void test_torn_and_garbage(void **state)
 	assert_int_equal(c.stream[1], LOGFILE_STDERR);
 	assert_int_equal(c.time[1], f->t0 + 2500000000u);
 	/* the offset stops before the torn line */
-	assert_int_equal(off, strlen(good1) + huge + strlen(bad) + strlen(good2));
+	assert_int_equal(pos.offset, strlen(good1) + huge + strlen(bad) + strlen(good2));
 	collected_free(&c);
 
 	/* Reopening ends the torn line, so new entries read fine. */
@@ -501,41 +501,87 @@ static void test_follow_rotation(void **state)
 	struct fx *f = *state;
 	struct logfile *lf = open_log(f, 3 * ENTRY_LEN, 3);
 	struct collected c = {0};
-	uint64_t off = 0, ino = 0;
+	struct logfile_pos pos = {0, 0};
 	const char rest[] = "ne\",\"stream\":\"stdout\",\"time\":\"2026-11-25T10:00:05Z\"}\n";
 	char half[32];
 
 	write_numbered(f, lf, 0, 2);
-	assert_int_equal(logfile_read(f->path, &q_all, collect, &c, &off, NULL), 0);
+	assert_int_equal(logfile_read(f->path, &q_all, collect, &c, &pos, NULL), 0);
 	assert_int_equal(c.n, 2);
-	assert_int_equal(off, 2 * ENTRY_LEN);
+	assert_int_equal(pos.offset, 2 * ENTRY_LEN);
 	collected_free(&c);
 
 	/* Nothing new. */
-	assert_int_equal(logfile_read_from(f->path, &q_all, &off, &ino, collect, &c, NULL), 0);
+	assert_int_equal(logfile_read_from(f->path, &q_all, &pos, collect, &c, NULL), 0);
 	assert_int_equal(c.n, 0);
-	assert_int_not_equal(ino, 0);
+	assert_int_not_equal(pos.ino, 0);
 
 	/* 2 fills PATH, 3 4 rotate it to PATH.1: 2 must not be lost. */
 	write_numbered(f, lf, 2, 5);
-	assert_int_equal(logfile_read_from(f->path, &q_all, &off, &ino, collect, &c, NULL), 0);
+	assert_int_equal(logfile_read_from(f->path, &q_all, &pos, collect, &c, NULL), 0);
 	assert_int_equal(c.n, 3);
 	assert_string_equal(c.text[0], "line 02\n");
 	assert_string_equal(c.text[1], "line 03\n");
 	assert_string_equal(c.text[2], "line 04\n");
-	assert_int_equal(off, 2 * ENTRY_LEN);
+	assert_int_equal(pos.offset, 2 * ENTRY_LEN);
 	collected_free(&c);
 
 	/* A line being written (half of it on disk) is not passed yet. */
 	snprintf(half, sizeof(half), "{\"log\":\"li");
 	write_raw(f->path, half, strlen(half), O_APPEND);
-	assert_int_equal(logfile_read_from(f->path, &q_all, &off, &ino, collect, &c, NULL), 0);
+	assert_int_equal(logfile_read_from(f->path, &q_all, &pos, collect, &c, NULL), 0);
 	assert_int_equal(c.n, 0);
-	assert_int_equal(off, 2 * ENTRY_LEN);
+	assert_int_equal(pos.offset, 2 * ENTRY_LEN);
 	write_raw(f->path, rest, strlen(rest), O_APPEND);
-	assert_int_equal(logfile_read_from(f->path, &q_all, &off, &ino, collect, &c, NULL), 0);
+	assert_int_equal(logfile_read_from(f->path, &q_all, &pos, collect, &c, NULL), 0);
 	assert_int_equal(c.n, 1);
 	assert_string_equal(c.text[0], "line");
+	collected_free(&c);
+	logfile_close(lf);
+}
+
+/* A reader that stops every 3 entries and goes on from where it stopped
+ * sees every entry once, in order, across rotations in between. */
+static void test_read_in_pages(void **state)
+{
+	struct fx *f = *state;
+	struct logfile *lf = open_log(f, 4 * ENTRY_LEN, 4);
+	struct collected c = {0};
+	struct logfile_pos pos = {0, 0};
+	struct logfile_query q = q_all;
+
+	write_numbered(f, lf, 0, 10); /* 0-3 in .2, 4-7 in .1, 8-9 in PATH */
+	q.tail = 9;
+	c.stop_after = 3;
+	assert_int_equal(logfile_read(f->path, &q, collect, &c, &pos, NULL), 0);
+	assert_int_equal(c.n, 3);
+	assert_string_equal(c.text[0], "line 01\n");
+	assert_string_equal(c.text[2], "line 03\n");
+	c.stop_after = 6;
+	assert_int_equal(logfile_read_from(f->path, &q, &pos, collect, &c, NULL), 0);
+	assert_int_equal(c.n, 6);
+	assert_string_equal(c.text[3], "line 04\n");
+	assert_string_equal(c.text[5], "line 06\n");
+	/* 10 11 fill PATH, 12 13 rotate: 0-3 to .3, 4-7 (the reader's) to .2. */
+	write_numbered(f, lf, 10, 14);
+	c.stop_after = 0;
+	assert_int_equal(logfile_read_from(f->path, &q, &pos, collect, &c, NULL), 0);
+	assert_int_equal(c.n, 13);
+	for (size_t i = 0; i < c.n; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "line %02zu\n", i + 1);
+		assert_string_equal(c.text[i], want);
+	}
+	collected_free(&c);
+	/* Nothing new: nothing read, the position stays at the end. */
+	assert_int_equal(logfile_read_from(f->path, &q, &pos, collect, &c, NULL), 0);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(pos.offset, 2 * ENTRY_LEN);
+	/* A position whose file is gone starts at the oldest file. */
+	pos.ino = 1;
+	assert_int_equal(logfile_read_from(f->path, &q, &pos, collect, &c, NULL), 0);
+	assert_int_equal(c.n, 14);
+	assert_string_equal(c.text[0], "line 00\n");
 	collected_free(&c);
 	logfile_close(lf);
 }
@@ -545,19 +591,19 @@ static void test_follow_truncate(void **state)
 	struct fx *f = *state;
 	struct logfile *lf = open_log(f, 2 * ENTRY_LEN, 1);
 	struct collected c = {0};
-	uint64_t off = 0, ino = 0;
+	struct logfile_pos pos = {0, 0};
 	struct logfile_query q = q_all;
 
 	write_numbered(f, lf, 0, 2);
-	assert_int_equal(logfile_read(f->path, &q, collect, &c, &off, NULL), 0);
+	assert_int_equal(logfile_read(f->path, &q, collect, &c, &pos, NULL), 0);
 	collected_free(&c);
 	write_numbered(f, lf, 2, 3); /* truncates, then 2 */
 	q.stdout_ = false;	     /* 2 is stdout: filtered, but the offset moves */
-	assert_int_equal(logfile_read_from(f->path, &q, &off, &ino, collect, &c, NULL), 0);
+	assert_int_equal(logfile_read_from(f->path, &q, &pos, collect, &c, NULL), 0);
 	assert_int_equal(c.n, 0);
-	assert_int_equal(off, ENTRY_LEN);
+	assert_int_equal(pos.offset, ENTRY_LEN);
 	write_numbered(f, lf, 3, 4);
-	assert_int_equal(logfile_read_from(f->path, &q, &off, &ino, collect, &c, NULL), 0);
+	assert_int_equal(logfile_read_from(f->path, &q, &pos, collect, &c, NULL), 0);
 	assert_int_equal(c.n, 1);
 	assert_string_equal(c.text[0], "line 03\n");
 	collected_free(&c);
@@ -636,6 +682,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_torn_and_garbage, setup, teardown),
 	    cmocka_unit_test(test_parse_line),
 	    cmocka_unit_test_setup_teardown(test_follow_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_in_pages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_follow_truncate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_frame, setup, teardown),

@@ -17,161 +17,13 @@
 #include "node/records_svc.h"
 #include "node/scheduler.h"
 #include "node/store.h"
-#include "raft/fsm.h"
-
-#define SEC 1000000000ll
-
-struct fx {
-	struct store *s;
-	uint64_t index;
-	const char *down[8]; /* nodes node_up() calls down */
-	unsigned long ids;
-};
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	assert_non_null(p);
-	return p;
-}
-
-static struct fx *fx_new(void)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	assert_int_equal(store_new(&f->s, NULL), 0);
-	return f;
-}
-
-static void fx_free(struct fx *f)
-{
-	store_free(f->s);
-	free(f);
-}
-
-/* Encode @cmd, free it and apply it; the store must accept it. */
-static void apply(struct fx *f, struct command *cmd)
-{
-	struct consensus_fsm fsm;
-	void *buf, *result;
-	size_t len;
-
-	assert_int_equal(command_encode(cmd, &buf, &len, NULL), 0);
-	command_free(cmd);
-	store_fsm(f->s, &fsm);
-	assert_int_equal(fsm.apply(fsm.arg, ++f->index, buf, len, &result), 0);
-	assert_int_equal(store_result_code(result), 0);
-	free(buf);
-}
-
-static bool up(void *arg, const char *id)
-{
-	struct fx *f = arg;
-
-	for (size_t i = 0; i < 8 && f->down[i] != NULL; i++)
-		if (strcmp(f->down[i], id) == 0)
-			return false;
-	return true;
-}
+#include "tests/unit/svc_fixture.h"
 
 static void new_id(void *arg, char out[ORCH_ID_LEN + 1])
 {
 	struct fx *f = arg;
 
 	snprintf(out, ORCH_ID_LEN + 1, "new%02lu", f->ids++);
-}
-
-/* A ready, active worker with 2 CPUs and 1 GiB; labels "k=v,k2=v2". */
-static void add_node(struct fx *f, const char *id, enum node_availability av, const char *labels)
-{
-	struct command cmd;
-	struct node_rec n;
-	char buf[128], *save = NULL;
-
-	command_init(&cmd);
-	assert_int_equal(node_rec_defaults(&n, NULL), 0);
-	n.meta.id = xstrdup(id);
-	n.description.hostname = xstrdup(id);
-	n.description.platform.os = xstrdup("linux");
-	n.description.platform.architecture = xstrdup("x86_64");
-	n.description.resources.nano_cpus = 2 * SEC;
-	n.description.resources.memory_bytes = 1ll << 30;
-	n.status.state = NODE_STATE_READY;
-	n.spec.availability = av;
-	snprintf(buf, sizeof(buf), "%s", labels != NULL ? labels : "");
-	for (char *kv = strtok_r(buf, ",", &save); kv != NULL; kv = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(kv, '=');
-
-		*eq = '\0';
-		assert_int_equal(schema_map_set(&n.spec.labels, kv, eq + 1, NULL), 0);
-	}
-	assert_int_equal(command_put(&cmd, RECORD_NODES, COMMAND_EXPECT_ANY, &n, NULL), 0);
-	node_rec_free(&n);
-	apply(f, &cmd);
-}
-
-static const struct task_rec *task(struct fx *f, const char *id)
-{
-	const struct task_rec *t = store_get(f->s, RECORD_TASKS, id);
-
-	assert_non_null(t);
-	return t;
-}
-
-/* Write a task; @tweak edits it first. */
-static void add_task(struct fx *f, const char *id, const char *svc, uint64_t slot, const char *node,
-		     enum task_state st, enum task_state desired, int64_t created,
-		     void (*tweak)(struct task_rec *))
-{
-	struct command cmd;
-	struct task_rec t;
-
-	command_init(&cmd);
-	assert_int_equal(task_rec_defaults(&t, NULL), 0);
-	t.meta.id = xstrdup(id);
-	t.meta.created_at = created;
-	t.service_id = xstrdup(svc);
-	t.slot = slot;
-	t.node_id = node != NULL ? xstrdup(node) : NULL;
-	t.status.state = st;
-	t.status.timestamp = created;
-	t.desired_state = desired;
-	t.spec.restart_policy.condition = xstrdup("any");
-	t.spec.restart_policy.delay = 5 * SEC;
-	if (tweak != NULL)
-		tweak(&t);
-	assert_int_equal(command_put(&cmd, RECORD_TASKS, COMMAND_EXPECT_ANY, &t, NULL), 0);
-	task_rec_free(&t);
-	apply(f, &cmd);
-}
-
-static const struct command_op *op_for(const struct command *cmd, const char *id)
-{
-	for (size_t i = 0; i < cmd->n_ops; i++)
-		if (strcmp(cmd->ops[i].id, id) == 0)
-			return &cmd->ops[i];
-	return NULL;
-}
-
-static const struct task_rec *put_for(const struct command *cmd, const char *id)
-{
-	const struct command_op *op = op_for(cmd, id);
-
-	assert_non_null(op);
-	assert_int_equal(op->kind, COMMAND_PUT);
-	assert_int_equal(op->table, RECORD_TASKS);
-	return op->record;
-}
-
-/* Encode @cmd into a malloc'd buffer, for byte comparisons. */
-static void *encoded(const struct command *cmd, size_t *len)
-{
-	void *buf;
-
-	assert_int_equal(command_encode(cmd, &buf, len, NULL), 0);
-	return buf;
 }
 
 /* A service; @global for global mode; @cond the restart condition. */
@@ -184,14 +36,14 @@ static void add_service(struct fx *f, const char *id, bool global, uint64_t repl
 
 	command_init(&cmd);
 	assert_int_equal(service_rec_defaults(&s, NULL), 0);
-	s.meta.id = xstrdup(id);
+	s.meta.id = fx_strdup(id);
 	s.meta.updated_at = updated;
-	s.spec.name = xstrdup(id);
+	s.spec.name = fx_strdup(id);
 	s.spec.mode = global ? SVC_MODE_GLOBAL : SVC_MODE_REPLICATED;
 	s.spec.replicas = replicas;
-	s.spec.task_template.container_spec.image = xstrdup("shoal-demo:latest");
+	s.spec.task_template.container_spec.image = fx_strdup("shoal-demo:latest");
 	free(s.spec.task_template.restart_policy.condition);
-	s.spec.task_template.restart_policy.condition = xstrdup(cond);
+	s.spec.task_template.restart_policy.condition = fx_strdup(cond);
 	s.spec.task_template.restart_policy.max_attempts = max_attempts;
 	if (constraint != NULL)
 		assert_int_equal(schema_strlist_append(&s.spec.task_template.placement.constraints,
@@ -199,13 +51,13 @@ static void add_service(struct fx *f, const char *id, bool global, uint64_t repl
 				 0);
 	assert_int_equal(command_put(&cmd, RECORD_SERVICES, COMMAND_EXPECT_ANY, &s, NULL), 0);
 	service_rec_free(&s);
-	apply(f, &cmd);
+	fx_apply(f, &cmd);
 }
 
 static int orch(struct fx *f, int64_t now, struct command *cmd, int64_t *next)
 {
 	struct orch_env env = {
-	    .now_ns = now, .node_up = up, .new_id = new_id, .arg = f, .history_limit = 5};
+	    .now_ns = now, .node_up = fx_node_up, .new_id = new_id, .arg = f, .history_limit = 5};
 
 	command_init(cmd);
 	return orchestrator_run(f->s, &env, cmd, next, NULL);
@@ -223,7 +75,7 @@ static size_t count_kind(const struct command *cmd, enum command_op_kind k)
 static void tweak_on_failure(struct task_rec *t)
 {
 	free(t->spec.restart_policy.condition);
-	t->spec.restart_policy.condition = xstrdup("on-failure");
+	t->spec.restart_policy.condition = fx_strdup("on-failure");
 }
 
 static void tweak_on_failure_failed(struct task_rec *t)
@@ -235,7 +87,7 @@ static void tweak_on_failure_failed(struct task_rec *t)
 static void tweak_none(struct task_rec *t)
 {
 	free(t->spec.restart_policy.condition);
-	t->spec.restart_policy.condition = xstrdup("none");
+	t->spec.restart_policy.condition = fx_strdup("none");
 	t->status.container_status.exit_code = 1;
 }
 
@@ -245,8 +97,6 @@ static void replicated_fills_and_scales(void **state)
 	struct command a, b;
 	const struct task_rec *t;
 	int64_t next;
-	size_t alen, blen;
-	void *x, *y;
 
 	(void)state;
 	add_service(f, "web", false, 3, "any", 0, NULL, 1);
@@ -273,14 +123,9 @@ static void replicated_fills_and_scales(void **state)
 	/* Deterministic: same store and env, same bytes. */
 	f->ids = 0;
 	assert_int_equal(orch(f, 10 * SEC, &b, &next), 0);
-	x = encoded(&a, &alen);
-	y = encoded(&b, &blen);
-	assert_int_equal(alen, blen);
-	assert_memory_equal(x, y, alen);
-	free(x);
-	free(y);
+	fx_assert_same_bytes(&a, &b);
 	command_free(&b);
-	apply(f, &a);
+	fx_apply(f, &a);
 	assert_int_equal(orch(f, 11 * SEC, &a, &next), 0);
 	assert_int_equal(a.n_ops, 0);
 
@@ -289,7 +134,7 @@ static void replicated_fills_and_scales(void **state)
 	assert_int_equal(orch(f, 21 * SEC, &a, &next), 0);
 	assert_int_equal(a.n_ops, 2);
 	assert_int_equal(count_kind(&a, COMMAND_DELETE), 2);
-	assert_null(op_for(&a, "new00"));
+	assert_null(fx_op_for(&a, "new00"));
 	command_free(&a);
 	fx_free(f);
 }
@@ -301,20 +146,20 @@ static void scale_down_waits_for_running_tasks(void **state)
 	int64_t next;
 
 	(void)state;
-	add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
+	fx_add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
 	add_service(f, "web", false, 1, "any", 0, NULL, 1);
-	add_task(f, "t1", "web", 1, "n1", TASK_RUNNING, TASK_RUNNING, 2, NULL);
-	add_task(f, "t2", "web", 2, "n1", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "t1", "web", 1, "n1", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "t2", "web", 2, "n1", TASK_RUNNING, TASK_RUNNING, 2, NULL);
 	assert_int_equal(orch(f, 10 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 1);
-	assert_int_equal(put_for(&cmd, "t2")->desired_state, TASK_REMOVE);
-	assert_int_equal(op_for(&cmd, "t2")->expect_version, task(f, "t2")->meta.version);
-	apply(f, &cmd);
+	assert_int_equal(fx_put_for(&cmd, "t2")->desired_state, TASK_REMOVE);
+	assert_int_equal(fx_op_for(&cmd, "t2")->expect_version, fx_task(f, "t2")->meta.version);
+	fx_apply(f, &cmd);
 	/* Once it stopped, it is deleted. */
-	add_task(f, "t2", "web", 2, "n1", TASK_SHUTDOWN, TASK_REMOVE, 2, NULL);
+	fx_add_task(f, "t2", "web", 2, "n1", TASK_SHUTDOWN, TASK_REMOVE, 2, NULL);
 	assert_int_equal(orch(f, 11 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 1);
-	assert_int_equal(op_for(&cmd, "t2")->kind, COMMAND_DELETE);
+	assert_int_equal(fx_op_for(&cmd, "t2")->kind, COMMAND_DELETE);
 	command_free(&cmd);
 	fx_free(f);
 }
@@ -327,9 +172,9 @@ static void restart_policy_any_waits_for_delay(void **state)
 	int64_t next;
 
 	(void)state;
-	add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
+	fx_add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
 	add_service(f, "web", false, 1, "any", 0, NULL, 1);
-	add_task(f, "t1", "web", 1, "n1", TASK_COMPLETE, TASK_RUNNING, 10 * SEC, NULL);
+	fx_add_task(f, "t1", "web", 1, "n1", TASK_COMPLETE, TASK_RUNNING, 10 * SEC, NULL);
 	/* Delay (5 s) not over: nothing yet, come back at 15 s. */
 	assert_int_equal(orch(f, 12 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 0);
@@ -337,11 +182,11 @@ static void restart_policy_any_waits_for_delay(void **state)
 	assert_int_equal(orch(f, 15 * SEC, &cmd, &next), 0);
 	assert_int_equal(next, 0);
 	assert_int_equal(cmd.n_ops, 2);
-	assert_int_equal(put_for(&cmd, "t1")->desired_state, TASK_SHUTDOWN);
-	n = put_for(&cmd, "new00");
+	assert_int_equal(fx_put_for(&cmd, "t1")->desired_state, TASK_SHUTDOWN);
+	n = fx_put_for(&cmd, "new00");
 	assert_int_equal(n->slot, 1);
 	assert_int_equal(n->desired_state, TASK_RUNNING);
-	apply(f, &cmd);
+	fx_apply(f, &cmd);
 	assert_int_equal(orch(f, 16 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 0);
 	fx_free(f);
@@ -354,27 +199,27 @@ static void restart_conditions(void **state)
 	int64_t next;
 
 	(void)state;
-	add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
+	fx_add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
 	add_service(f, "of", false, 2, "on-failure", 0, NULL, 1);
-	add_task(f, "ok", "of", 1, "n1", TASK_COMPLETE, TASK_RUNNING, 2, tweak_on_failure);
-	add_task(f, "bad", "of", 2, "n1", TASK_FAILED, TASK_RUNNING, 2, tweak_on_failure_failed);
+	fx_add_task(f, "ok", "of", 1, "n1", TASK_COMPLETE, TASK_RUNNING, 2, tweak_on_failure);
+	fx_add_task(f, "bad", "of", 2, "n1", TASK_FAILED, TASK_RUNNING, 2, tweak_on_failure_failed);
 	add_service(f, "no", false, 1, "none", 0, NULL, 1);
-	add_task(f, "nope", "no", 1, "n1", TASK_FAILED, TASK_RUNNING, 2, tweak_none);
+	fx_add_task(f, "nope", "no", 1, "n1", TASK_FAILED, TASK_RUNNING, 2, tweak_none);
 	assert_int_equal(orch(f, 100 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 4);
-	assert_int_equal(put_for(&cmd, "ok")->desired_state, TASK_SHUTDOWN);
-	assert_int_equal(put_for(&cmd, "bad")->desired_state, TASK_SHUTDOWN);
-	assert_int_equal(put_for(&cmd, "nope")->desired_state, TASK_SHUTDOWN);
-	assert_string_equal(put_for(&cmd, "new00")->service_id, "of");
-	assert_int_equal(put_for(&cmd, "new00")->slot, 2);
-	apply(f, &cmd);
+	assert_int_equal(fx_put_for(&cmd, "ok")->desired_state, TASK_SHUTDOWN);
+	assert_int_equal(fx_put_for(&cmd, "bad")->desired_state, TASK_SHUTDOWN);
+	assert_int_equal(fx_put_for(&cmd, "nope")->desired_state, TASK_SHUTDOWN);
+	assert_string_equal(fx_put_for(&cmd, "new00")->service_id, "of");
+	assert_int_equal(fx_put_for(&cmd, "new00")->slot, 2);
+	fx_apply(f, &cmd);
 	/* Slots left empty stay empty until the service changes. */
 	assert_int_equal(orch(f, 200 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 0);
 	add_service(f, "no", false, 1, "none", 0, NULL, 300 * SEC);
 	assert_int_equal(orch(f, 301 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 1);
-	assert_string_equal(put_for(&cmd, "new01")->service_id, "no");
+	assert_string_equal(fx_put_for(&cmd, "new01")->service_id, "no");
 	command_free(&cmd);
 	fx_free(f);
 }
@@ -393,22 +238,22 @@ static void max_attempts_within_window(void **state)
 	int64_t next;
 
 	(void)state;
-	add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
+	fx_add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
 	add_service(f, "web", false, 1, "any", 2, NULL, 1);
-	add_task(f, "a", "web", 1, "n1", TASK_FAILED, TASK_SHUTDOWN, 10 * SEC, tweak_window);
-	add_task(f, "b", "web", 1, "n1", TASK_FAILED, TASK_SHUTDOWN, 20 * SEC, tweak_window);
-	add_task(f, "c", "web", 1, "n1", TASK_FAILED, TASK_RUNNING, 30 * SEC, tweak_window);
+	fx_add_task(f, "a", "web", 1, "n1", TASK_FAILED, TASK_SHUTDOWN, 10 * SEC, tweak_window);
+	fx_add_task(f, "b", "web", 1, "n1", TASK_FAILED, TASK_SHUTDOWN, 20 * SEC, tweak_window);
+	fx_add_task(f, "c", "web", 1, "n1", TASK_FAILED, TASK_RUNNING, 30 * SEC, tweak_window);
 	/* Two restarts (b, c) within the window: no more. */
 	assert_int_equal(orch(f, 40 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 1);
-	assert_int_equal(put_for(&cmd, "c")->desired_state, TASK_SHUTDOWN);
+	assert_int_equal(fx_put_for(&cmd, "c")->desired_state, TASK_SHUTDOWN);
 	command_free(&cmd);
 	/* Later, b is out of the window: one more restart; the slot keeps
 	 * MaxAttempts + 1 tasks, so the oldest goes. */
 	assert_int_equal(orch(f, 85 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 3);
-	assert_int_equal(op_for(&cmd, "a")->kind, COMMAND_DELETE);
-	assert_int_equal(put_for(&cmd, "new00")->slot, 1);
+	assert_int_equal(fx_op_for(&cmd, "a")->kind, COMMAND_DELETE);
+	assert_int_equal(fx_put_for(&cmd, "new00")->slot, 1);
 	command_free(&cmd);
 	fx_free(f);
 }
@@ -420,25 +265,25 @@ static void lost_nodes_are_replaced(void **state)
 	int64_t next;
 
 	(void)state;
-	add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
-	add_node(f, "n2", NODE_AVAILABILITY_DRAIN, NULL);
-	add_node(f, "n3", NODE_AVAILABILITY_PAUSE, NULL);
+	fx_add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
+	fx_add_node(f, "n2", NODE_AVAILABILITY_DRAIN, NULL);
+	fx_add_node(f, "n3", NODE_AVAILABILITY_PAUSE, NULL);
 	add_service(f, "web", false, 4, "none", 0, NULL, 1);
-	add_task(f, "t1", "web", 1, "n1", TASK_RUNNING, TASK_RUNNING, 2, NULL);
-	add_task(f, "t2", "web", 2, "n2", TASK_RUNNING, TASK_RUNNING, 2, NULL);
-	add_task(f, "t3", "web", 3, "n3", TASK_RUNNING, TASK_RUNNING, 2, NULL);
-	add_task(f, "t4", "web", 4, "n1", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "t1", "web", 1, "n1", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "t2", "web", 2, "n2", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "t3", "web", 3, "n3", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "t4", "web", 4, "n1", TASK_RUNNING, TASK_RUNNING, 2, NULL);
 	f->down[0] = "n1";
 	assert_int_equal(orch(f, 10 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 6);
-	assert_int_equal(put_for(&cmd, "t1")->desired_state, TASK_SHUTDOWN);
-	assert_int_equal(put_for(&cmd, "t1")->status.state, TASK_RUNNING);
-	assert_int_equal(put_for(&cmd, "t2")->desired_state, TASK_SHUTDOWN);
-	assert_null(op_for(&cmd, "t3")); /* paused keeps its task */
-	assert_int_equal(put_for(&cmd, "t4")->desired_state, TASK_SHUTDOWN);
-	assert_int_equal(put_for(&cmd, "new00")->slot, 1);
-	assert_int_equal(put_for(&cmd, "new01")->slot, 2);
-	assert_int_equal(put_for(&cmd, "new02")->slot, 4);
+	assert_int_equal(fx_put_for(&cmd, "t1")->desired_state, TASK_SHUTDOWN);
+	assert_int_equal(fx_put_for(&cmd, "t1")->status.state, TASK_RUNNING);
+	assert_int_equal(fx_put_for(&cmd, "t2")->desired_state, TASK_SHUTDOWN);
+	assert_null(fx_op_for(&cmd, "t3")); /* paused keeps its task */
+	assert_int_equal(fx_put_for(&cmd, "t4")->desired_state, TASK_SHUTDOWN);
+	assert_int_equal(fx_put_for(&cmd, "new00")->slot, 1);
+	assert_int_equal(fx_put_for(&cmd, "new01")->slot, 2);
+	assert_int_equal(fx_put_for(&cmd, "new02")->slot, 4);
 	command_free(&cmd);
 	fx_free(f);
 }
@@ -450,27 +295,27 @@ static void global_follows_eligible_nodes(void **state)
 	int64_t next;
 
 	(void)state;
-	add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, "zone=east");
-	add_node(f, "n2", NODE_AVAILABILITY_DRAIN, "zone=east");
-	add_node(f, "n3", NODE_AVAILABILITY_PAUSE, "zone=east");
-	add_node(f, "n4", NODE_AVAILABILITY_ACTIVE, "zone=west");
-	add_node(f, "n5", NODE_AVAILABILITY_ACTIVE, "zone=east");
-	add_node(f, "n6", NODE_AVAILABILITY_ACTIVE, "zone=east");
+	fx_add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, "zone=east");
+	fx_add_node(f, "n2", NODE_AVAILABILITY_DRAIN, "zone=east");
+	fx_add_node(f, "n3", NODE_AVAILABILITY_PAUSE, "zone=east");
+	fx_add_node(f, "n4", NODE_AVAILABILITY_ACTIVE, "zone=west");
+	fx_add_node(f, "n5", NODE_AVAILABILITY_ACTIVE, "zone=east");
+	fx_add_node(f, "n6", NODE_AVAILABILITY_ACTIVE, "zone=east");
 	add_service(f, "mon", true, 0, "any", 0, "node.labels.zone==east", 1);
-	add_task(f, "g2", "mon", 0, "n2", TASK_RUNNING, TASK_RUNNING, 2, NULL);
-	add_task(f, "g3", "mon", 0, "n3", TASK_RUNNING, TASK_RUNNING, 2, NULL);
-	add_task(f, "g4", "mon", 0, "n4", TASK_RUNNING, TASK_RUNNING, 2, NULL);
-	add_task(f, "g6", "mon", 0, "n6", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "g2", "mon", 0, "n2", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "g3", "mon", 0, "n3", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "g4", "mon", 0, "n4", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "g6", "mon", 0, "n6", TASK_RUNNING, TASK_RUNNING, 2, NULL);
 	f->down[0] = "n6";
 	assert_int_equal(orch(f, 10 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 5);
-	assert_string_equal(put_for(&cmd, "new00")->node_id, "n1");
-	assert_int_equal(put_for(&cmd, "new00")->slot, 0);
-	assert_string_equal(put_for(&cmd, "new01")->node_id, "n5");
-	assert_int_equal(put_for(&cmd, "g2")->desired_state, TASK_SHUTDOWN);
-	assert_null(op_for(&cmd, "g3"));
-	assert_int_equal(put_for(&cmd, "g4")->desired_state, TASK_SHUTDOWN);
-	assert_int_equal(put_for(&cmd, "g6")->desired_state, TASK_SHUTDOWN);
+	assert_string_equal(fx_put_for(&cmd, "new00")->node_id, "n1");
+	assert_int_equal(fx_put_for(&cmd, "new00")->slot, 0);
+	assert_string_equal(fx_put_for(&cmd, "new01")->node_id, "n5");
+	assert_int_equal(fx_put_for(&cmd, "g2")->desired_state, TASK_SHUTDOWN);
+	assert_null(fx_op_for(&cmd, "g3"));
+	assert_int_equal(fx_put_for(&cmd, "g4")->desired_state, TASK_SHUTDOWN);
+	assert_int_equal(fx_put_for(&cmd, "g6")->desired_state, TASK_SHUTDOWN);
 	command_free(&cmd);
 	fx_free(f);
 }
@@ -482,21 +327,21 @@ static void removed_service_tasks_go(void **state)
 	int64_t next;
 
 	(void)state;
-	add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
-	add_task(f, "r1", "gone", 1, "n1", TASK_RUNNING, TASK_RUNNING, 2, NULL);
-	add_task(f, "r2", "gone", 2, "n1", TASK_FAILED, TASK_SHUTDOWN, 2, NULL);
-	add_task(f, "r3", "gone", 3, NULL, TASK_PENDING, TASK_RUNNING, 2, NULL);
+	fx_add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
+	fx_add_task(f, "r1", "gone", 1, "n1", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "r2", "gone", 2, "n1", TASK_FAILED, TASK_SHUTDOWN, 2, NULL);
+	fx_add_task(f, "r3", "gone", 3, NULL, TASK_PENDING, TASK_RUNNING, 2, NULL);
 	assert_int_equal(orch(f, 10 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 3);
-	assert_int_equal(put_for(&cmd, "r1")->desired_state, TASK_REMOVE);
-	assert_int_equal(op_for(&cmd, "r2")->kind, COMMAND_DELETE);
-	assert_int_equal(op_for(&cmd, "r3")->kind, COMMAND_DELETE);
-	apply(f, &cmd);
+	assert_int_equal(fx_put_for(&cmd, "r1")->desired_state, TASK_REMOVE);
+	assert_int_equal(fx_op_for(&cmd, "r2")->kind, COMMAND_DELETE);
+	assert_int_equal(fx_op_for(&cmd, "r3")->kind, COMMAND_DELETE);
+	fx_apply(f, &cmd);
 	/* Its node goes down: deleted. */
 	f->down[0] = "n1";
 	assert_int_equal(orch(f, 11 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 1);
-	assert_int_equal(op_for(&cmd, "r1")->kind, COMMAND_DELETE);
+	assert_int_equal(fx_op_for(&cmd, "r1")->kind, COMMAND_DELETE);
 	command_free(&cmd);
 	fx_free(f);
 }
@@ -509,20 +354,20 @@ static void history_is_capped_per_slot(void **state)
 	char id[8];
 
 	(void)state;
-	add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
+	fx_add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
 	add_service(f, "web", false, 1, "any", 0, NULL, 1);
 	for (int i = 0; i < 7; i++) {
 		snprintf(id, sizeof(id), "h%d", i);
-		add_task(f, id, "web", 1, "n1", TASK_FAILED, TASK_SHUTDOWN, 10 + i, NULL);
+		fx_add_task(f, id, "web", 1, "n1", TASK_FAILED, TASK_SHUTDOWN, 10 + i, NULL);
 	}
-	add_task(f, "live", "web", 1, "n1", TASK_RUNNING, TASK_RUNNING, 100, NULL);
+	fx_add_task(f, "live", "web", 1, "n1", TASK_RUNNING, TASK_RUNNING, 100, NULL);
 	/* 8 tasks, 5 kept: the 3 oldest ended ones go. */
 	assert_int_equal(orch(f, 10 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 3);
-	assert_int_equal(op_for(&cmd, "h0")->kind, COMMAND_DELETE);
-	assert_int_equal(op_for(&cmd, "h1")->kind, COMMAND_DELETE);
-	assert_int_equal(op_for(&cmd, "h2")->kind, COMMAND_DELETE);
-	apply(f, &cmd);
+	assert_int_equal(fx_op_for(&cmd, "h0")->kind, COMMAND_DELETE);
+	assert_int_equal(fx_op_for(&cmd, "h1")->kind, COMMAND_DELETE);
+	assert_int_equal(fx_op_for(&cmd, "h2")->kind, COMMAND_DELETE);
+	fx_apply(f, &cmd);
 	assert_int_equal(orch(f, 11 * SEC, &cmd, &next), 0);
 	assert_int_equal(cmd.n_ops, 0);
 	fx_free(f);
