@@ -509,6 +509,50 @@ static const struct node_rec *find_node(struct call *c, const struct store *st, 
 	return n;
 }
 
+/* The whole query's "filters" value ("" if none) in a new string, or NULL
+ * after replying (out of memory). */
+static char *query_filters(struct call *c)
+{
+	/* A decoded value is never longer than the raw query. */
+	char *text = malloc(strlen(c->req->query) + 1);
+
+	if (text == NULL) {
+		call_reply_error(c, SHOAL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (!http_query_get(c->req, "filters", text, strlen(c->req->query) + 1))
+		text[0] = '\0';
+	return text;
+}
+
+/* Answer a read: 200 with @json (taken), or the error @rv. */
+static void reply_read(struct call *c, int rv, const struct shoal_err *err, json_t *json)
+{
+	if (rv != 0)
+		call_reply_error(c, rv, err->msg);
+	else
+		call_reply_json(c, 200, json);
+}
+
+/* A list read with the query's filters: @list_fn makes the list. */
+typedef int (*list_fn)(struct call *c, const struct store *st, const char *filters, json_t **out,
+		       struct shoal_err *err);
+
+static void reply_list(struct call *c, list_fn fn)
+{
+	const struct store *st = manager_store(c);
+	struct shoal_err err;
+	json_t *list = NULL;
+	char *text;
+	int rv;
+
+	if (st == NULL || (text = query_filters(c)) == NULL)
+		return; /* answered, and @c is gone */
+	rv = fn(c, st, text, &list, &err);
+	free(text);
+	reply_read(c, rv, &err, list);
+}
+
 static void h_node_inspect(struct call *c)
 {
 	const struct store *st = manager_store(c);
@@ -521,36 +565,26 @@ static void h_node_inspect(struct call *c)
 		call_reply_json(c, 200, api_json_node(&c->api->ctx, n));
 }
 
-static void h_nodes_list(struct call *c)
+static int nodes_list(struct call *c, const struct store *st, const char *filters, json_t **out,
+		      struct shoal_err *err)
 {
-	const struct store *st = manager_store(c);
 	struct api_node_filter filter;
-	struct shoal_err err;
-	_cleanup_free_ char *text = NULL;
-	json_t *list;
 
-	if (st == NULL)
-		return; /* answered, and @c is gone */
-	/* A decoded value is never longer than the raw query. */
-	text = malloc(strlen(c->req->query) + 1);
-	if (text == NULL) {
-		call_reply_error(c, SHOAL_ENOMEM, "out of memory");
-		return;
-	}
-	if (!http_query_get(c->req, "filters", text, strlen(c->req->query) + 1))
-		text[0] = '\0';
-	if (api_node_filter_parse(&filter, text, &err) != 0) {
-		call_reply_error(c, SHOAL_EINVAL, err.msg);
-		return;
-	}
-	list = json_array();
-	for (size_t i = 0; list != NULL && i < store_node_count(st); i++) {
+	if (api_node_filter_parse(&filter, filters, err) != 0)
+		return SHOAL_EINVAL;
+	*out = json_array();
+	for (size_t i = 0; *out != NULL && i < store_node_count(st); i++) {
 		const struct node_rec *n = store_node_at(st, i);
 		if (api_node_filter_match(&filter, &c->api->ctx, n))
-			json_array_append_new(list, api_json_node(&c->api->ctx, n));
+			json_array_append_new(*out, api_json_node(&c->api->ctx, n));
 	}
 	api_node_filter_free(&filter);
-	call_reply_json(c, 200, list);
+	return 0;
+}
+
+static void h_nodes_list(struct call *c)
+{
+	reply_list(c, nodes_list);
 }
 
 static unsigned count_managers(const struct store *st)
@@ -742,22 +776,6 @@ static void h_node_update(struct call *c)
 
 /* --- services and tasks ----------------------------------------------------- */
 
-/* The whole query's "filters" value ("" if none) in a new string, or NULL
- * after replying (out of memory). */
-static char *query_filters(struct call *c)
-{
-	/* A decoded value is never longer than the raw query. */
-	char *text = malloc(strlen(c->req->query) + 1);
-
-	if (text == NULL) {
-		call_reply_error(c, SHOAL_ENOMEM, "out of memory");
-		return NULL;
-	}
-	if (!http_query_get(c->req, "filters", text, strlen(c->req->query) + 1))
-		text[0] = '\0';
-	return text;
-}
-
 /* A write that could not be proposed: no leader known reads as Docker's. */
 static void reply_write_error(struct call *c, int rv, const struct shoal_err *err)
 {
@@ -812,22 +830,15 @@ static void h_service_create(struct call *c)
 		reply_write_error(c, rv, &err);
 }
 
+static int services_list(struct call *c, const struct store *st, const char *filters, json_t **out,
+			 struct shoal_err *err)
+{
+	return api_services_list(st, filters, api_query_bool(c->req, "status"), out, err);
+}
+
 static void h_services_list(struct call *c)
 {
-	const struct store *st = manager_store(c);
-	struct shoal_err err;
-	char *text;
-	json_t *list = NULL;
-	int rv;
-
-	if (st == NULL || (text = query_filters(c)) == NULL)
-		return;
-	rv = api_services_list(st, text, api_query_bool(c->req, "status"), &list, &err);
-	free(text);
-	if (rv != 0)
-		call_reply_error(c, rv, err.msg);
-	else
-		call_reply_json(c, 200, list);
+	reply_list(c, services_list);
 }
 
 static void h_service_inspect(struct call *c)
@@ -840,10 +851,7 @@ static void h_service_inspect(struct call *c)
 	if (st == NULL)
 		return;
 	rv = api_service_find(st, c->param, &s, &err);
-	if (rv != 0)
-		call_reply_error(c, rv, err.msg);
-	else
-		call_reply_json(c, 200, api_json_service(st, s, false));
+	reply_read(c, rv, &err, rv == 0 ? api_json_service(st, s, false) : NULL);
 }
 
 static void h_service_update(struct call *c)
@@ -887,22 +895,15 @@ static void h_service_remove(struct call *c)
 		reply_write_error(c, rv, &err);
 }
 
+static int tasks_list(struct call *c, const struct store *st, const char *filters, json_t **out,
+		      struct shoal_err *err)
+{
+	return api_tasks_list(st, swarm_node_id(c->api->ctx.swarm), filters, out, err);
+}
+
 static void h_tasks_list(struct call *c)
 {
-	const struct store *st = manager_store(c);
-	struct shoal_err err;
-	char *text;
-	json_t *list = NULL;
-	int rv;
-
-	if (st == NULL || (text = query_filters(c)) == NULL)
-		return;
-	rv = api_tasks_list(st, swarm_node_id(c->api->ctx.swarm), text, &list, &err);
-	free(text);
-	if (rv != 0)
-		call_reply_error(c, rv, err.msg);
-	else
-		call_reply_json(c, 200, list);
+	reply_list(c, tasks_list);
 }
 
 static void h_task_inspect(struct call *c)
@@ -915,10 +916,7 @@ static void h_task_inspect(struct call *c)
 	if (st == NULL)
 		return;
 	rv = api_task_find(st, c->param, &t, &err);
-	if (rv != 0)
-		call_reply_error(c, rv, err.msg);
-	else
-		call_reply_json(c, 200, api_json_task(st, t));
+	reply_read(c, rv, &err, rv == 0 ? api_json_task(st, t) : NULL);
 }
 
 /* GET /services/{id}/logs, GET /tasks/{id}/logs: gathered from the tasks' nodes. */
