@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Services on a real cluster: 3 managers + 2 workers on five test hosts
 # (network namespaces), runc containers of the demo image. Replicas spread
-# evenly; scale up and down; global mode follows drain; a label constraint;
-# a killed container is replaced; a worker killed with its containers has its
-# tasks rescheduled. Driven through the docker CLI and the API.
+# evenly; scale up and down; a label constraint; service logs gathered from
+# every node; global mode follows drain,
+# a node leaving and joining, and label changes; a killed container is
+# replaced; a worker killed with its containers has its tasks rescheduled.
+# Driven through the docker CLI and the API.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/netns.sh"
 
@@ -126,15 +128,73 @@ else
 	fail "constrained service runs" "$out" "$(running east)"
 fi
 
-# Global mode follows drain.
-out=$(dk d1 service create -d --no-resolve-image --name everywhere --mode global "$img" sleep 100000 2>&1)
+# Global mode follows drain. Each task says hello first: its logs are read
+# from its node by the manager asked (a follower), for shoal's CLI and docker's.
+out=$(dk d1 service create -d --no-resolve-image --name everywhere --mode global "$img" \
+	sh -c 'echo "hello from $(hostname)"; exec sleep 100000' 2>&1)
 wait_for 60 has_running everywhere 5 && ok "global: one task on each of 5 nodes" || fail "global 5" "$out" "$(running everywhere)"
+hellos() { sh_on d2 service logs everywhere 2>/dev/null | grep -oE '@svc-h[1-5] +\| hello from [0-9a-f]{12}$'; }
+five_hellos() {
+	local h
+	h=$(hellos)
+	[ "$(wc -l <<<"$h")" = 5 ] && [ "$(cut -d' ' -f1 <<<"$h" | sort -u | wc -l)" = 5 ]
+}
+wait_for 20 five_hellos && ok "service logs on a follower: every node's task, each line once" ||
+	fail "service logs across nodes" "$(sh_on d2 service logs everywhere 2>&1 | head -n 20)"
+out=$(dk d3 service logs everywhere 2>&1)
+[ "$(grep -cE '^everywhere\.0\.[a-z0-9]{12}@svc-h[1-5]    \| hello from ' <<<"$out")" = 5 ] &&
+	ok "docker service logs: a line from each of the 5 nodes" || fail "docker service logs" "$out"
 sh_on d1 node update --availability drain svc-h5 >/dev/null || fail "drain d5"
 wait_for 60 has_running everywhere 4 && ok "global: draining a node stops its task" || fail "global drain" "$(running everywhere)"
 sh_on d1 node update --availability active svc-h5 >/dev/null
+wait_for 60 has_running everywhere 5 && ok "global: the node made active again gets a task" ||
+	fail "global active" "$(running everywhere)"
+
+# Global mode follows membership: a worker that leaves loses its task; when
+# it joins again (as a new node) a task starts there.
+# node_id NAME: the node id daemon NAME says it is.
+node_id() { api "$1" GET /info | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().rsplit("HTTP", 1)[0])["Swarm"]["NodeID"])'; }
+# runs_on SERVICE NODE_ID: a task of SERVICE is running (and desired so) on NODE_ID.
+runs_on() {
+	api d1 GET "/tasks?filters=%7B%22service%22%3A%5B%22$1%22%5D%7D" | python3 -c '
+import json, sys
+body = sys.stdin.read().rsplit("HTTP", 1)[0]
+sys.exit(0 if any(t["NodeID"] == sys.argv[1] and t["Status"]["State"] == "running" and
+                  t["DesiredState"] == "running" for t in json.loads(body)) else 1)' "$2"
+}
+old5=$(node_id d5)
+out=$(sh_on d5 swarm leave 2>&1) || fail "d5 leaves" "$out"
+left() { has_running everywhere 4 && ! runs_on everywhere "$old5"; }
+wait_for 60 left && ok "global: a worker that left no longer counts ($(running everywhere))" ||
+	fail "global leave" "$(running everywhere)" "$(sh_on d1 service ps everywhere 2>&1 | head -n 20)"
+out=$(sh_on d5 swarm join --token "$wtok" "$(addr 1)" 2>&1) || fail "d5 joins again" "$out"
+new5=$(node_id d5)
+joined() { has_running everywhere 5 && runs_on everywhere "$new5"; }
+[ -n "$new5" ] && [ "$new5" != "$old5" ] && wait_for 60 joined &&
+	ok "global: a node that joins gets a task ($(running everywhere))" ||
+	fail "global join" "$old5 -> $new5" "$(running everywhere)" "$(sh_on d1 service ps everywhere 2>&1 | head -n 20)"
+
+# Global mode follows labels: a node given the constraint's label gets a
+# task, and loses it with the label.
+out=$(dk d1 service create -d --no-resolve-image --name labelled --mode global --constraint node.labels.gl==on "$img" sleep 100000 2>&1)
+[[ "$out" =~ ^[0-9a-z]{25}$ ]] || fail "global constrained service create" "$out"
+id3=$(node_id d3)
+sh_on d1 node update --label-add gl=on svc-h3 >/dev/null || fail "label d3"
+on3() { has_running labelled 1 && runs_on labelled "$id3"; }
+wait_for 60 on3 && ok "global + constraint: the node given the label gets a task" || fail "global label-add" "$(running labelled)"
+sh_on d1 node update --label-rm gl svc-h3 >/dev/null || fail "unlabel d3"
+# stopped SERVICE: none of its tasks is running any more, as the nodes report.
+stopped() {
+	api d1 GET "/tasks?filters=%7B%22service%22%3A%5B%22$1%22%5D%7D" | python3 -c '
+import json, sys
+body = sys.stdin.read().rsplit("HTTP", 1)[0]
+sys.exit(1 if any(t["Status"]["State"] == "running" for t in json.loads(body)) else 0)'
+}
+unlabelled() { has_running labelled 0 && stopped labelled; }
+wait_for 60 unlabelled && ok "global + constraint: removing the label stops its task" || fail "global label-rm" "$(running labelled)"
 
 # A worker dies with its containers: its tasks run elsewhere.
-dk d1 service rm east everywhere >/dev/null 2>&1
+dk d1 service rm east everywhere labelled >/dev/null 2>&1
 dk d1 service scale -d web=4 >/dev/null 2>&1
 wait_for 60 has_running web 4 || fail "web at 4" "$(running web)"
 id4=$(api d1 GET /nodes/svc-h4 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().rsplit("HTTP", 1)[0])["ID"])')
