@@ -135,8 +135,8 @@ oom:
 	return NULL;
 }
 
-/* Split the details "k=v,k=v" into the context and the rest (sorted, as
- * Docker prints them with --details). */
+/* Split the details "k=v,k=v" into the context and the rest, which
+ * --details prints as it came (shoal's daemon sends the context alone). */
 static int parse_details(const char *d, size_t n, char *node, char *service, char *task, size_t cap,
 			 struct buf *rest, struct shoal_err *err)
 {

@@ -2,8 +2,14 @@
  *
  * A session (one request) holds its sources (one per task) and one RPC
  * client per other node. It is referenced by itself until it ends, by each
- * page asked and not yet answered, by its tick timer until closed, and by
- * each RPC client until closed; the last release frees it. */
+ * page asked and not yet answered, by its timers until closed, and by each
+ * RPC client until closed; the last release frees it.
+ *
+ * Pages are asked for by the pump (a timer), never from a page's callback:
+ * so a long log read from this node's containers does not recurse or hold
+ * the loop, and no page is asked for while more than HIGH_WATER bytes wait
+ * to be sent to the client (a slow reader slows the reading, instead of
+ * filling memory until the connection is cut). */
 #include "node/api_svc_logs.h"
 
 #include <stdio.h>
@@ -20,6 +26,12 @@
 #include "node/records_svc.h"
 
 #define FLUSH_BYTES (64u << 10)
+#define HIGH_WATER  (1u << 20)
+/* Backpressure: how often the pump looks at the client's queue again. */
+#define DRAIN_POLL_MS 10
+/* After a page that brought nothing and did not move (a long poll that
+ * timed out, or a node answering at once with nothing): wait this long. */
+#define EMPTY_PAUSE_MS 1000
 /* A page over RPC may take its long poll plus this much. */
 #define RPC_MARGIN_MS 10000
 
@@ -37,8 +49,10 @@ struct source {
 	struct peer *peer; /* NULL: this node */
 	struct logfile_pos pos;
 	bool has_pos;
-	bool busy; /* a page is being asked for */
-	bool idle; /* follow: no container yet; asked again at the next tick */
+	bool busy;	     /* a page is being asked for */
+	bool ready;	     /* the pump asks for its next page, no sooner than not_before */
+	uint64_t not_before; /* uv_now() */
+	bool idle;	     /* follow: no container yet; asked again at the next tick */
 	bool done;
 };
 
@@ -54,8 +68,10 @@ struct session {
 	size_t n_src;
 	struct peer **peers;
 	size_t n_peers;
-	uv_timer_t tick;
+	uv_timer_t tick; /* follow: new tasks, idle sources, the client's presence */
 	bool tick_open;
+	uv_timer_t pump; /* asks for the ready sources' pages */
+	bool pump_open;
 	unsigned refs;
 	bool ended;
 	struct buf out;
@@ -68,9 +84,10 @@ struct svc_logs {
 	struct task_logs *local;
 	struct session *sessions;
 	bool closing;
+	bool in_close; /* svc_logs_close() frees it, not the last session */
 };
 
-static void request_page(struct source *src);
+static void schedule(struct session *ss);
 
 /* ---- lifetime ---- */
 
@@ -90,7 +107,7 @@ static void session_free(struct session *ss)
 	free(ss->peers);
 	buf_free(&ss->out);
 	free(ss);
-	if (sl->closing && sl->sessions == NULL)
+	if (sl->closing && !sl->in_close && sl->sessions == NULL)
 		free(sl);
 }
 
@@ -100,7 +117,7 @@ static void release(struct session *ss)
 		session_free(ss);
 }
 
-static void tick_closed(uv_handle_t *h)
+static void timer_closed(uv_handle_t *h)
 {
 	release(h->data);
 }
@@ -129,7 +146,12 @@ static void session_end(struct session *ss)
 	if (ss->tick_open) {
 		ss->tick_open = false;
 		uv_timer_stop(&ss->tick);
-		uv_close((uv_handle_t *)&ss->tick, tick_closed);
+		uv_close((uv_handle_t *)&ss->tick, timer_closed);
+	}
+	if (ss->pump_open) {
+		ss->pump_open = false;
+		uv_timer_stop(&ss->pump);
+		uv_close((uv_handle_t *)&ss->pump, timer_closed);
 	}
 	for (size_t i = 0; i < ss->n_peers; i++) {
 		if (ss->peers[i]->rpc == NULL)
@@ -211,9 +233,10 @@ static void add_sources(struct session *ss, const struct store *st)
 		if (src->peer == NULL)
 			src->done = true; /* a node gone or unreachable: nothing to read */
 	}
-	for (size_t i = first; i < ss->n_src && !ss->ended; i++)
-		if (!ss->src[i]->done)
-			request_page(ss->src[i]);
+	for (size_t i = first; i < ss->n_src; i++)
+		ss->src[i]->ready = !ss->src[i]->done;
+	if (ss->n_src > first)
+		schedule(ss);
 }
 
 /* Without follow: over once every source is. With follow: once the service
@@ -228,9 +251,12 @@ static void check_finished(struct session *ss)
 		if (!ss->src[i]->done || ss->src[i]->busy || ss->src[i]->idle)
 			return;
 	st = swarm_store(ss->sl->swarm);
-	if (!ss->follow || st == NULL || ss->task_only[0] != '\0' ||
-	    store_get(st, RECORD_SERVICES, ss->service_id) == NULL)
+	if (!ss->follow || st == NULL)
 		session_end(ss);
+	else if (ss->task_only[0] != '\0'
+		     ? ss->n_src > 0 || store_get(st, RECORD_TASKS, ss->task_only) == NULL
+		     : store_get(st, RECORD_SERVICES, ss->service_id) == NULL)
+		session_end(ss); /* the task has been read to its end, or is gone */
 }
 
 /* ---- pages ---- */
@@ -284,7 +310,8 @@ static void on_page(void *arg, int status, const struct shoal_err *err,
 	struct session *ss = src->ss;
 	struct shoal_err perr;
 	struct logfile_entry e;
-	size_t off = 0;
+	size_t off = 0, n = 0;
+	bool moved;
 	int rv;
 
 	src->busy = false;
@@ -304,17 +331,25 @@ static void on_page(void *arg, int status, const struct shoal_err *err,
 			  err != NULL ? err->msg : "failed");
 		src->done = true;
 	} else {
-		while ((rv = task_logs_next_entry(page, &off, &e, &perr)) == 1)
+		while ((rv = task_logs_next_entry(page, &off, &e, &perr)) == 1) {
 			write_entry(ss, src, &e);
+			n++;
+		}
 		if (rv < 0)
 			log_warn("api", "logs of task %.25s: %s", src->task_id, perr.msg);
 		flush(ss);
+		moved = n > 0 || !src->has_pos || page->pos.ino != src->pos.ino ||
+			page->pos.offset != src->pos.offset;
 		src->pos = page->pos;
 		src->has_pos = true;
-		if (page->ended || (!page->more && !ss->follow))
+		if (page->ended || (!ss->follow && !(page->more && n > 0))) {
 			src->done = true;
-		else
-			request_page(src);
+		} else {
+			/* More now, or (follow) whatever comes next. */
+			src->ready = true;
+			src->not_before = uv_now(ss->sl->loop) + (moved ? 0 : EMPTY_PAUSE_MS);
+			schedule(ss);
+		}
 	}
 	check_finished(ss);
 	release(ss);
@@ -369,6 +404,49 @@ static void request_page(struct source *src)
 	}
 }
 
+/* Ask for the pages of the ready sources that are due, while the client's
+ * queue is below HIGH_WATER; come back for the others. A page answered from
+ * inside request_page() makes its source ready again for the next run. */
+static void on_pump(uv_timer_t *t)
+{
+	struct session *ss = t->data;
+	uint64_t now = uv_now(ss->sl->loop), next = UINT64_MAX;
+
+	if (ss->ended)
+		return;
+	ss->refs++; /* a page answered at once may end it */
+	for (size_t i = 0, n = ss->n_src; i < n && !ss->ended; i++) {
+		struct source *src = ss->src[i];
+
+		if (!src->ready || src->busy || src->not_before > now)
+			continue;
+		if (http_response_queued(ss->res) >= HIGH_WATER)
+			break;
+		src->ready = false;
+		request_page(src);
+	}
+	/* When the next ready source is due (those made ready meanwhile at once). */
+	for (size_t i = 0; i < ss->n_src && !ss->ended; i++) {
+		const struct source *src = ss->src[i];
+		uint64_t due = src->not_before > now ? src->not_before - now : 0;
+
+		if (src->ready && !src->busy && due < next)
+			next = due;
+	}
+	if (next == 0 && http_response_queued(ss->res) >= HIGH_WATER)
+		next = DRAIN_POLL_MS;
+	if (!ss->ended && next != UINT64_MAX)
+		uv_timer_start(&ss->pump, on_pump, next, 0);
+	release(ss);
+}
+
+static void schedule(struct session *ss)
+{
+	if (!ss->ended && ss->pump_open &&
+	    (!uv_is_active((uv_handle_t *)&ss->pump) || uv_timer_get_due_in(&ss->pump) > 0))
+		uv_timer_start(&ss->pump, on_pump, 0, 0);
+}
+
 /* Follow: the client still there? New tasks? Over? */
 static void on_tick(uv_timer_t *t)
 {
@@ -389,10 +467,11 @@ static void on_tick(uv_timer_t *t)
 			continue;
 		src->idle = false;
 		if (task_may_start(ss, src))
-			request_page(src);
+			src->ready = true;
 		else
 			src->done = true;
 	}
+	schedule(ss);
 	add_sources(ss, st);
 	check_finished(ss);
 	release(ss);
@@ -419,12 +498,14 @@ void svc_logs_close(struct svc_logs *sl)
 	if (sl == NULL)
 		return;
 	sl->closing = true;
+	sl->in_close = true;
 	for (struct session *ss = sl->sessions, *next; ss != NULL; ss = next) {
 		ss->refs++; /* alive until its successor is known */
 		session_end(ss);
 		next = ss->next;
 		release(ss);
 	}
+	sl->in_close = false;
 	if (sl->sessions == NULL)
 		free(sl);
 }
@@ -477,6 +558,10 @@ void svc_logs_serve(struct svc_logs *sl, const struct store *st, const char *ref
 	ss->next = sl->sessions;
 	sl->sessions = ss;
 	http_stream_start(res, 200, "application/vnd.docker.raw-stream");
+	uv_timer_init(sl->loop, &ss->pump);
+	ss->pump.data = ss;
+	ss->pump_open = true;
+	ss->refs++; /* the pump's, until closed */
 	if (ss->follow) {
 		uv_timer_init(sl->loop, &ss->tick);
 		ss->tick.data = ss;

@@ -261,6 +261,13 @@ bool http_response_gone(const struct http_response *res)
 	return res->conn == NULL || res->conn->state == CONN_CLOSED;
 }
 
+size_t http_response_queued(const struct http_response *res)
+{
+	if (http_response_gone(res) || res->conn->t.queued == NULL)
+		return 0;
+	return res->conn->t.queued(res->conn->t.arg);
+}
+
 const char *http_reason(int status)
 {
 	const char *s;

@@ -52,6 +52,9 @@ struct http_response;
 
 /* True if the client is gone; an async handler may skip work for it. */
 bool http_response_gone(const struct http_response *res);
+/* Bytes of this connection written and not yet sent to the client: a
+ * streaming handler waits for them to drain before producing more. */
+size_t http_response_queued(const struct http_response *res);
 
 /* Add a response header, before the status line is written. Returns 0,
  * SHOAL_ENOMEM, or SHOAL_EINVAL for an empty name or one holding ':', CR or
@@ -102,6 +105,8 @@ struct http_transport {
 	void *arg;
 	int (*write)(void *arg, const void *data, size_t len);
 	void (*close)(void *arg);
+	/* Bytes written and not yet sent (may be NULL: nothing is ever held). */
+	size_t (*queued)(void *arg);
 };
 
 /* Create a connection core. @limits may be NULL for the defaults. */

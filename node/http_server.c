@@ -150,6 +150,13 @@ static int transport_write(void *arg, const void *data, size_t len)
 	return 0;
 }
 
+static size_t transport_queued(void *arg)
+{
+	struct client *cl = arg;
+
+	return uv_stream_get_write_queue_size((uv_stream_t *)&cl->pipe);
+}
+
 static void transport_close(void *arg)
 {
 	struct client *cl = arg;
@@ -184,7 +191,8 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 static void connection_cb(uv_stream_t *listener, int status)
 {
 	struct http_server *s = listener->data;
-	struct http_transport t = {.write = transport_write, .close = transport_close};
+	struct http_transport t = {
+	    .write = transport_write, .close = transport_close, .queued = transport_queued};
 	struct client *cl;
 
 	if (s->closing || status != 0)

@@ -327,6 +327,7 @@ static void on_wait_timer(uv_timer_t *t)
 		keep = read_page(c, &w->req, &col, &pos, &err) == 0 && col.n == 0;
 		buf_free(&col.entries);
 		if (keep) {
+			w->req.pos = pos; /* past what the query filtered out */
 			uv_timer_start(&w->timer, on_wait_timer, w->deadline - now, 0);
 			return;
 		}

@@ -495,6 +495,8 @@ static void exit_cleaned(struct ctr *c, int status, const char *msg)
 	(void)ctr_save(c, NULL);
 	if (!c->cs->closing)
 		emit(c, CTR_EV_EXIT);
+	/* Log followers learn that nothing more will come. */
+	ctr_log_notify(c);
 	waiters_fire(&c->exit_waiters, 0, NULL);
 	if (c->closing_handles)
 		ctr_proc_close_handles(c, c->on_closed);

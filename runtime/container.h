@@ -149,7 +149,8 @@ void ctr_wait(struct containers *cs, const char *id, ctr_cb cb, void *arg);
  * gone (CTR_EV_REMOVE raised before). */
 void ctr_remove(struct containers *cs, const char *id, bool force, ctr_cb cb, void *arg);
 
-/* Follow @id's log: @cb is called each time entries are appended, until
+/* Follow @id's log: @cb is called each time entries are appended, and once
+ * when the container has exited (so a follower can end), until
  * ctr_log_unwatch() or the container is removed (then with @gone true; no
  * more calls after that). Returns a watch token > 0, or 0 when @id is unknown. */
 uint64_t ctr_log_watch(struct containers *cs, const char *id, void (*cb)(void *arg, bool gone),

@@ -679,9 +679,15 @@ int logfile_read_from(const char *path, const struct logfile_query *q, struct lo
 	for (size_t i = from + 1; rv == 0 && i-- > 0;) {
 		struct stat st;
 		uint64_t off = i == from ? pos->offset : 0;
+		char before = '\n';
 
-		/* Smaller than where we were: truncated (max-file 1). */
+		/* Smaller than where we were: truncated (max-file 1). A position
+		 * is always just after a newline; if it is not, the inode is a
+		 * new file's (the old one rotated away): start it over. */
 		if (fstat(files[i].fd, &st) == 0 && (uint64_t)st.st_size < off)
+			off = 0;
+		if (off > 0 &&
+		    (pread(files[i].fd, &before, 1, (off_t)off - 1) != 1 || before != '\n'))
 			off = 0;
 		pos->ino = files[i].ino;
 		pos->offset = off;

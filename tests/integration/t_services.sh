@@ -358,6 +358,27 @@ PY
 		ok "# SKIP the docker CLI is not installed"
 	fi
 	sh_ s service rm talk >/dev/null
+
+	# A large log (2 x 400,000 lines, 136 MB as the API frames it, more than
+	# a connection may hold queued) arrives whole and in order, also to a
+	# client reading slowly: pages are read as the client drains them.
+	out=$(sh_ s service create --name big --replicas 2 shoal-demo:latest sh -c 'seq 0 399999; exec sleep 100000' 2>&1)
+	contains "$out" "verify: Service converged" || fail "big runs" "$out"
+	big_written() { [ "$(sh_ s service logs --raw --tail 1 big 2>/dev/null | grep -c '^399999$')" = 2 ]; }
+	check "a large log is written" wait_for 60 big_written
+	out=$(sh_ s service logs big | python3 -c '
+import collections, sys
+seqs = collections.defaultdict(list)
+for l in sys.stdin:
+    p, n = l.rstrip("\n").split("    | ")
+    seqs[p].append(int(n))
+print(" ".join(sorted("%d:%s" % (len(v), v == list(range(400000))) for v in seqs.values())))')
+	[ "$out" = "400000:True 400000:True" ] && ok "service logs of 800,000 lines: every line once, in order" ||
+		fail "large log" "$out"
+	n=$(curl -s --limit-rate 20M --unix-socket "$(sock s)" "http://x/v1.41/services/big/logs?stdout=1&details=1" | wc -c)
+	m=$(curl -s --unix-socket "$(sock s)" "http://x/v1.41/services/big/logs?stdout=1&details=1" | wc -c)
+	[ "$n" = "$m" ] && [ "$n" -gt $((64 << 20)) ] && ok "a slow reader gets all $n bytes" || fail "slow reader" "$n of $m"
+	sh_ s service rm big >/dev/null
 }
 logs_tests
 
