@@ -8,13 +8,14 @@
 #     Debian's docker.io) through the same API client, when it can be installed.
 # Every daemon runs in a private network namespace the script makes (so
 # shoal's bridge and Docker's changes stay there) and is stopped at exit.
-# Usage: bench/containers.sh   (ROUNDS=3: the median of that many rounds)
+# Usage: bench/containers.sh   (ROUNDS=3: the median of that many rounds;
+# SHOAL_BUILD=DIR: the release build's directory, default build)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-scripts/deps.sh bench >/dev/null
-scripts/build.sh release >/dev/null
-shoal=$top/build/shoal
+. "$top/bench/lib.sh"
+bench_build
+shoal=$SHOAL_BIN
 client=$top/bench/ctr_client.py
 rounds=${ROUNDS:-3}
 sizes=(1 10 50)
@@ -29,9 +30,7 @@ cleanup() {
 	for id in $(runc --root "$work/shoal/containers/.runc" list -q 2>/dev/null); do
 		runc --root "$work/shoal/containers/.runc" delete -f "$id" >/dev/null 2>&1
 	done
-	for id in $(runc --root "$work/runc" list -q 2>/dev/null); do
-		runc --root "$work/runc" delete -f "$id" >/dev/null 2>&1
-	done
+	floor_rm
 	if [ -f "$work/docker.pid" ]; then
 		local dpid
 		dpid=$(cat "$work/docker.pid")
@@ -48,7 +47,6 @@ ip netns add "$ns"
 ip -n "$ns" link set lo up
 in_ns() { nsenter --net="/var/run/netns/$ns" "$@"; }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 mem_kib() { # "RSS PSS" summed over the given pids
 	local rss=0 pss=0 p r s
 	for p in "$@"; do
@@ -60,36 +58,10 @@ mem_kib() { # "RSS PSS" summed over the given pids
 	echo "$rss $pss"
 }
 
-"$top/scripts/demo-image.sh" "$work/demo.tar" >/dev/null
+cp "$BENCH_DEMO" "$work/demo.tar"
 
-# --- the floor: runc run -d ----------------------------------------------------
-bundle=$work/bundle
-mkdir -p "$bundle/rootfs/bin"
-cp /bin/busybox "$bundle/rootfs/bin/busybox"
-ln -s busybox "$bundle/rootfs/bin/sleep"
-(cd "$bundle" && runc spec)
-python3 - "$bundle/config.json" <<'PY'
-import json, sys
-p = sys.argv[1]
-c = json.load(open(p))
-c["process"]["terminal"] = False
-c["process"]["args"] = ["sleep", "100000"]
-c["root"]["readonly"] = False
-json.dump(c, open(p, "w"))
-PY
-runc_start() { # N PREFIX -> seconds
-	local t0 t1 i
-	t0=$(date +%s.%N)
-	for i in $(seq 1 "$1"); do
-		runc --root "$work/runc" run -d --bundle "$bundle" "$2$i" </dev/null >/dev/null 2>&1
-	done
-	t1=$(date +%s.%N)
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
-}
-runc_rm() {
-	local id
-	for id in $(runc --root "$work/runc" list -q); do runc --root "$work/runc" delete -f "$id"; done
-}
+# --- the floor: runc run -d (bench/lib.sh) ------------------------------------
+floor_setup "$work/floor"
 
 # --- shoal ---------------------------------------------------------------------
 sock=$work/shoal.sock
@@ -121,8 +93,8 @@ declare -A t_runc t_shoal t_shoal_net t_docker
 for n in "${sizes[@]}"; do
 	a=() b=() c=() d=()
 	for r in $(seq 1 "$rounds"); do
-		a+=("$(runc_start "$n" "f$r-")")
-		runc_rm
+		a+=("$(floor_start "$n" "f$r-")")
+		floor_rm
 		b+=("$(python3 "$client" "$sock" start shoal-demo "$n" "s$r-" none)")
 		python3 "$client" "$sock" rm "$n" "s$r-"
 		c+=("$(python3 "$client" "$sock" start shoal-demo "$n" "b$r-" bridge)")

@@ -12,9 +12,10 @@
 #include "lib/log.h"
 #include "node/agent_task.h"
 
-#define SAVED_FILE  "assignments.msgpack"
-#define SAVED_MAX   (256u << 20) /* bytes of the saved set */
-#define TASK_ID_MAX 63u		 /* bytes of a task id (struct agent_report) */
+#define SAVED_FILE	"assignments.msgpack"
+#define SAVED_MAX	(256u << 20) /* bytes of the saved set */
+#define TASK_ID_MAX	63u	     /* bytes of a task id (struct agent_report) */
+#define STARTS_PER_TURN 1u	     /* starts begun in one turn of the loop */
 
 /* ---- the task state machine ---- */
 
@@ -68,6 +69,7 @@ struct atask {
 	struct op_req *req;    /* OP_START, OP_STOP, OP_REMOVE */
 	struct pull_req *pull; /* OP_PULL */
 	bool in_reconcile, again;
+	bool start_wait; /* waits for a start slot (AGENT_MAX_STARTS in flight) */
 	/* its report */
 	bool dirty;   /* a newer state than the last sent */
 	bool unacked; /* sent in batch @sent_batch, no ack yet */
@@ -119,11 +121,18 @@ struct agent {
 	struct atask *tasks;
 	struct pull_req *pulls;
 	struct orphan *orphans;
+	unsigned starting; /* OP_START in flight, at most AGENT_MAX_STARTS */
+	unsigned budget;   /* starts starts_resume() may still begin now */
+	uv_timer_t resume; /* starts_resume() on the next turn of the loop */
+	int handles;	   /* of the two timers, not yet closed */
+	/* For tests: ctr_start, or the config's stand-in. */
+	void (*start)(struct containers *cs, const char *id, ctr_cb cb, void *arg);
 
 	uv_timer_t timer; /* reports */
 	bool timer_on;
 	uint64_t batch;
 	uint64_t last_send_ms;
+	bool in_flight; /* batch @batch is sent, not yet answered */
 
 	bool closing;
 	void (*close_cb)(void *arg);
@@ -131,6 +140,7 @@ struct agent {
 };
 
 static void reconcile(struct atask *t);
+static void starts_resume_soon(struct agent *a);
 
 /* ---- reports ---- */
 
@@ -146,6 +156,16 @@ static void report_schedule(struct agent *a)
 		delay = a->last_send_ms + AGENT_REPORT_MS - now;
 	a->timer_on = true;
 	uv_timer_start(&a->timer, report_tick, delay, AGENT_REPORT_MS);
+}
+
+/* The batch in flight was answered: the next may go (paced as usual). */
+static void report_answered(struct agent *a, uint64_t batch)
+{
+	if (!a->in_flight || batch != a->batch)
+		return;
+	a->in_flight = false;
+	a->timer_on = false; /* restarted with the pacing delay */
+	report_schedule(a);
 }
 
 static void report_fill(const struct atask *t, struct agent_report *r)
@@ -178,6 +198,12 @@ static void report_tick(uv_timer_t *h)
 
 	if (a->closing)
 		return;
+	/* One batch in flight: the next is built once the store has the last
+	 * (else its task versions are stale and the leader refuses it). An
+	 * answer that never comes is waited for AGENT_RESEND_MS. */
+	if (a->in_flight && now < a->last_send_ms + (uint64_t)AGENT_RESEND_MS)
+		return;
+	a->in_flight = false;
 	for (t = a->tasks; t != NULL; t = t->next) {
 		if (report_due(t, now))
 			n++;
@@ -207,7 +233,8 @@ static void report_tick(uv_timer_t *h)
 		t->sent_ms = now;
 	}
 	a->last_send_ms = now;
-	a->report(a->arg, a->batch, reports, n);
+	a->in_flight = true;
+	a->report(a->arg, a->batch, reports, n); /* may answer at once */
 	free(reports);
 }
 
@@ -218,6 +245,20 @@ void agent_reports_acked(struct agent *a, uint64_t batch)
 	for (struct atask *t = a->tasks; t != NULL; t = t->next)
 		if (t->unacked && t->sent_batch == batch)
 			t->unacked = false;
+	report_answered(a, batch);
+}
+
+void agent_reports_refused(struct agent *a, uint64_t batch)
+{
+	if (a->closing)
+		return;
+	for (struct atask *t = a->tasks; t != NULL; t = t->next) {
+		if (t->unacked && t->sent_batch == batch) {
+			t->unacked = false;
+			t->dirty = true;
+		}
+	}
+	report_answered(a, batch);
 }
 
 /* Move @t to @state, checked against the table and traced; @message NULL
@@ -355,6 +396,8 @@ static void op_done(void *arg, int status, const char *msg)
 	op = t->op;
 	t->req = NULL;
 	t->op = OP_NONE;
+	if (op == OP_START)
+		t->a->starting--;
 	c = task_ctr(t);
 	switch (op) {
 	case OP_START:
@@ -393,6 +436,8 @@ static void op_done(void *arg, int status, const char *msg)
 	default:
 		PRE(false);
 	}
+	if (op == OP_START)
+		starts_resume_soon(t->a);
 	reconcile(t);
 }
 
@@ -413,7 +458,8 @@ static void op_begin(struct atask *t, enum task_op op)
 	snprintf(id, sizeof(id), "%s", t->ctr_id);
 	switch (op) {
 	case OP_START:
-		ctr_start(t->a->cs, id, op_done, r);
+		t->a->starting++;
+		t->a->start(t->a->cs, id, op_done, r);
 		break;
 	case OP_STOP:
 		ctr_stop(t->a->cs, id, -1, op_done, r);
@@ -656,6 +702,56 @@ static int task_create(struct atask *t, struct shoal_err *err)
 	return 0;
 }
 
+/* ---- the bound on starts ---- */
+
+/* Whether @t must wait for its start. Starts begin only from
+ * starts_resume(), one per turn of the loop, while fewer than
+ * AGENT_MAX_STARTS are in flight: each does synchronous work on the loop (the
+ * runc driver: rootfs, bundle, records), and one at a time lets the loop serve
+ * Raft, the API and reports between them. A task that must wait is marked. */
+static bool start_slot(struct atask *t)
+{
+	struct agent *a = t->a;
+
+	if (a->budget > 0 && a->starting < AGENT_MAX_STARTS) {
+		a->budget--;
+		return false;
+	}
+	t->start_wait = true;
+	if (a->starting < AGENT_MAX_STARTS)
+		starts_resume_soon(a);
+	return true;
+}
+
+/* The next waiting task starts (or is rejected, or pulls). From a timer, not
+ * from a start's answer: that answer comes from the loop's child reaping,
+ * which goes on as long as children keep exiting, so starts begun there would
+ * keep timers (reports, Raft) from running until the last one. Only tasks
+ * that want to run wait, and reconcile() never frees those, so the walk
+ * holds. */
+static void starts_resume(uv_timer_t *h)
+{
+	struct agent *a = h->data;
+	struct atask *t;
+
+	if (a->closing)
+		return;
+	a->budget = STARTS_PER_TURN;
+	for (t = a->tasks; t != NULL && a->budget > 0 && a->starting < AGENT_MAX_STARTS;
+	     t = t->next)
+		if (t->start_wait && wants_running(t) && t->op == OP_NONE && !t->in_reconcile)
+			reconcile(t);
+	a->budget = 0;
+	if (t != NULL && a->starting < AGENT_MAX_STARTS)
+		starts_resume_soon(a); /* more may wait */
+}
+
+static void starts_resume_soon(struct agent *a)
+{
+	if (!a->closing && !uv_is_active((uv_handle_t *)&a->resume))
+		uv_timer_start(&a->resume, starts_resume, 0, 0);
+}
+
 /* One step towards what @t should be; sets t->again when another may follow. */
 static void step(struct atask *t)
 {
@@ -665,6 +761,7 @@ static void step(struct atask *t)
 
 	if (t->op != OP_NONE || t->a->closing)
 		return;
+	t->start_wait = false;
 	c = task_ctr(t);
 	if (!wants_running(t)) {
 		if (c != NULL && c->state == CTR_RUNNING) {
@@ -684,14 +781,16 @@ static void step(struct atask *t)
 		if (c != NULL && c->state != CTR_CREATED)
 			break; /* adopted: followed below */
 		move(t, TASK_ACCEPTED, "accepted", NULL);
-		/* fall through */
+		__attribute__((fallthrough));
 	case TASK_ACCEPTED:
 		if (c != NULL && c->state != CTR_CREATED)
 			break;
 		move(t, TASK_PREPARING, "preparing", NULL);
-		/* fall through */
+		__attribute__((fallthrough));
 	case TASK_PREPARING:
 	case TASK_READY:
+		if ((c == NULL || c->state == CTR_CREATED) && start_slot(t))
+			return; /* preparing until a start slot frees */
 		if (c == NULL) {
 			rv = task_create(t, &err);
 			if (rv == 1)
@@ -711,6 +810,8 @@ static void step(struct atask *t)
 		}
 		break;
 	case TASK_STARTING:
+		if ((c == NULL || c->state == CTR_CREATED) && start_slot(t))
+			return;
 		if (c == NULL) {
 			/* The leader saw it starting, its container is gone
 			 * (or was never made): make it again. */
@@ -1007,6 +1108,7 @@ int agent_open(const struct agent_config *cfg, struct agent **out, struct shoal_
 	a->pull_opts = cfg->pull;
 	a->report = cfg->report;
 	a->arg = cfg->arg;
+	a->start = cfg->start != NULL ? cfg->start : ctr_start;
 	if ((a->state_dir = strdup(cfg->state_dir)) == NULL ||
 	    (a->node_id = cfg->node_id) == NULL) {
 		agent_free(a);
@@ -1019,6 +1121,9 @@ int agent_open(const struct agent_config *cfg, struct agent **out, struct shoal_
 	}
 	uv_timer_init(a->loop, &a->timer); /* does not fail on a valid loop */
 	a->timer.data = a;
+	uv_timer_init(a->loop, &a->resume);
+	a->resume.data = a;
+	a->handles = 2;
 	if (a->version > 0) {
 		log_info("agent", "assignment set at version %" PRIu64 " reloaded", a->version);
 		sweep(a);
@@ -1034,6 +1139,8 @@ static void timer_closed(uv_handle_t *h)
 	void (*cb)(void *arg) = a->close_cb;
 	void *arg = a->close_arg;
 
+	if (--a->handles > 0)
+		return;
 	agent_free(a);
 	if (cb != NULL)
 		cb(arg);
@@ -1068,6 +1175,7 @@ void agent_close(struct agent *a, void (*cb)(void *arg), void *arg)
 	}
 	a->orphans = NULL;
 	uv_close((uv_handle_t *)&a->timer, timer_closed);
+	uv_close((uv_handle_t *)&a->resume, timer_closed);
 }
 
 uint64_t agent_version(const struct agent *a)

@@ -103,11 +103,18 @@ static void new_id(void *arg, char out[ID_LEN + 1])
 
 #define RETRY_NS (1000LL * 1000000) /* after a failed proposal */
 
+static void tick(uv_timer_t *t);
+
 static void proposed(void *arg, int status, const struct shoal_err *err)
 {
 	struct dispatch *d = arg;
 
 	d->proposing = false;
+	if (status == 0 && !d->closing) {
+		/* Applied: the next pass (the scheduler after the orchestrator,
+		 * this node's own set) need not wait for the tick. */
+		uv_timer_start(&d->tick, tick, 0, DISPATCH_TICK_MS);
+	}
 	if (status != 0 && !d->closing) {
 		/* A conflict (a write raced ours) or no leader: try again soon,
 		 * not every tick. */
@@ -534,25 +541,41 @@ static int reports_command(const struct store *st, const char *node,
 
 /* ---- RPC served by managers ---- */
 
-static const char *caller_node(struct rpc_call *call)
+/* The calling node, if its certificate is good and it is still a member
+ * (a removed node's certificate stays valid until it expires). */
+static const char *caller_node(struct rpc_call *call, const struct store *st)
 {
 	const struct stream_peer *p = rpc_call_peer(call);
 
-	return p != NULL && p->authenticated ? p->cert.node_id : NULL;
+	if (p == NULL || !p->authenticated || store_node_get(st, p->cert.node_id) == NULL)
+		return NULL;
+	return p->cert.node_id;
+}
+
+/* Refuse a call: not a manager here, or not a member there. */
+static void refuse(struct rpc_call *call, const struct store *st)
+{
+	struct shoal_err err;
+
+	if (st == NULL)
+		shoal_errf(&err, SHOAL_ESTATE, "not a manager");
+	else
+		shoal_errf(&err, SHOAL_ESTATE, "the calling node is not a member of this swarm");
+	rpc_reply(call, SHOAL_ESTATE, &err, NULL, 0);
 }
 
 static void m_assignments(void *arg, struct rpc_call *call, const void *body, size_t len)
 {
 	struct swarm *s = arg;
 	const struct store *st = swarm_store(s);
-	const char *node = caller_node(call);
+	const char *node = st != NULL ? caller_node(call, st) : NULL;
 	msgpack_sbuffer sb;
 	struct shoal_err err;
 
 	(void)body;
 	(void)len;
-	if (st == NULL || node == NULL) {
-		rpc_reply(call, shoal_errf(&err, SHOAL_ESTATE, "not a manager"), &err, NULL, 0);
+	if (node == NULL) {
+		refuse(call, st);
 		return;
 	}
 	msgpack_sbuffer_init(&sb);
@@ -574,15 +597,15 @@ static void m_task_status(void *arg, struct rpc_call *call, const void *body, si
 {
 	struct swarm *s = arg;
 	const struct store *st = swarm_store(s);
-	const char *node = caller_node(call);
+	const char *node = st != NULL ? caller_node(call, st) : NULL;
 	struct agent_report *reports = NULL;
 	struct command cmd;
 	struct shoal_err err;
 	size_t n = 0;
 	int rv;
 
-	if (st == NULL || node == NULL) {
-		rpc_reply(call, shoal_errf(&err, SHOAL_ESTATE, "not a manager"), &err, NULL, 0);
+	if (node == NULL) {
+		refuse(call, st);
 		return;
 	}
 	rv = decode_reports(body, len, &reports, &n, &err);
@@ -626,6 +649,12 @@ static void report_done(void *arg, int status, const struct shoal_err *err)
 		agent_reports_acked(d->agent, rq->batch);
 	else if (status != 0)
 		log_debug("dispatch", "task reports: %s", err != NULL ? err->msg : "failed");
+	/* Out of sequence: built on a store that had not applied a write yet
+	 * (this node a follower behind the leader, or the leader's loops wrote
+	 * the task); the next batch is built afresh. Other failures wait for
+	 * the agent's re-send. */
+	if (status == SHOAL_ECONFLICT && !d->closing && d->agent != NULL)
+		agent_reports_refused(d->agent, rq->batch);
 	free(rq);
 	release(d);
 }

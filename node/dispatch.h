@@ -17,7 +17,8 @@
  * - The leader, every DISPATCH_TICK_MS while the store moved (or a restart
  *   delay ended): orchestrator_run(); if it has writes, propose them and wait
  *   for the commit; else scheduler_run(), likewise. One proposal at a time, so
- *   each pass sees the previous one applied.
+ *   each pass sees the previous one applied; once it is, the next pass runs
+ *   at once, not at the next tick.
  * - Assignment sets: a node's set is its tasks (NodeID = it) at a version, the
  *   highest Raft index among them. When a node's version moves, the leader
  *   spreads the gossip nudge "a.<node id>" at that version.
@@ -29,7 +30,8 @@
  *   by the swarm); a worker sends them to a manager (RPC "task_status"),
  *   which proposes them and answers once committed. A report only moves a
  *   task forward and only for the node the task is assigned to; the agent
- *   re-sends until acked. */
+ *   re-sends until acked, and at once a batch refused as out of sequence
+ *   (agent_reports_refused()). */
 
 #define DISPATCH_TICK_MS 50
 #define DISPATCH_POLL_MS 2000

@@ -749,6 +749,151 @@ static void sets_during_stop(void **state)
 	tasks_free(&u, 1);
 }
 
+/* ---- starts in flight ---- */
+
+#define N_BOUNDED (2 * AGENT_MAX_STARTS + 1)
+
+/* Starts the agent asked for, held until the test lets them go. */
+struct held {
+	char id[65];
+	ctr_cb cb;
+	void *arg;
+};
+static struct held held[N_BOUNDED * 2];
+static size_t n_held, n_let_go, max_in_flight;
+
+static size_t in_flight(void)
+{
+	return n_held - n_let_go;
+}
+
+static void held_start(struct containers *cs, const char *id, ctr_cb cb, void *arg)
+{
+	(void)cs;
+	assert_true(n_held < ARRAY_SIZE(held));
+	/* At most one start per container (so per task) at a time. */
+	for (size_t i = n_let_go; i < n_held; i++)
+		assert_string_not_equal(held[i].id, id);
+	snprintf(held[n_held].id, sizeof(held[n_held].id), "%s", id);
+	held[n_held].cb = cb;
+	held[n_held].arg = arg;
+	n_held++;
+	if (in_flight() > max_in_flight)
+		max_in_flight = in_flight();
+	assert_true(in_flight() <= AGENT_MAX_STARTS);
+}
+
+/* Let the oldest held start go: the real one (the process driver answers
+ * at once). */
+static void let_go(void)
+{
+	struct held *h = &held[n_let_go++];
+
+	ctr_start(F->cs, h->id, h->cb, h->arg);
+}
+
+static bool slots_full_or_all_asked(void *arg)
+{
+	(void)arg;
+	return in_flight() == AGENT_MAX_STARTS || n_held == N_BOUNDED;
+}
+
+static bool task_has_report(void *arg)
+{
+	return last_report(arg) != NULL;
+}
+
+static void starts_bounded(void **state)
+{
+	struct task_rec *tasks[N_BOUNDED];
+	char ids[N_BOUNDED][16];
+	char *waiting = NULL;
+
+	(void)state;
+	agent_stop();
+	n_held = n_let_go = max_in_flight = 0;
+	F->cfg.start = held_start;
+	agent_start();
+	for (size_t i = 0; i < N_BOUNDED; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "taskn%zu", i);
+		tasks[i] = task_make(ids[i], i + 1, "sleep 1000");
+	}
+	assign_ok(1, tasks, N_BOUNDED);
+	/* Starts begin on the next turns of the loop, one per turn, until every
+	 * slot is taken; the other tasks wait without a container, reported
+	 * preparing. */
+	assert_int_equal(in_flight(), 0);
+	assert_true(run_until(slots_full_or_all_asked, NULL, WAIT_MS));
+	assert_int_equal(in_flight(), AGENT_MAX_STARTS);
+	assert_int_equal(ctr_count(F->cs), AGENT_MAX_STARTS);
+	for (size_t i = 0; i < N_BOUNDED && waiting == NULL; i++)
+		if (ctr_of(ids[i]) == NULL)
+			waiting = ids[i];
+	assert_non_null(waiting);
+	assert_true(run_until(task_has_report, waiting, WAIT_MS));
+	assert_int_equal(last_report(waiting)->state, TASK_PREPARING);
+	/* Each start that ends lets one waiting task start, never more. */
+	while (in_flight() > 0) {
+		let_go();
+		if (n_held < N_BOUNDED)
+			assert_true(run_until(slots_full_or_all_asked, NULL, WAIT_MS));
+		assert_true(in_flight() <= AGENT_MAX_STARTS);
+	}
+	assert_int_equal(n_held, N_BOUNDED);
+	assert_int_equal(max_in_flight, AGENT_MAX_STARTS);
+	for (size_t i = 0; i < N_BOUNDED; i++) {
+		wait_state(ids[i], TASK_RUNNING);
+		assert_forward(ids[i], TASK_ACCEPTED, TASK_RUNNING);
+	}
+	assert_int_equal(ctr_count(F->cs), N_BOUNDED);
+	tasks_free(tasks, N_BOUNDED);
+}
+
+static bool some_report(void *arg)
+{
+	(void)arg;
+	return F->n_reps > 0;
+}
+
+static bool one_in_flight(void *arg)
+{
+	(void)arg;
+	return in_flight() == 1;
+}
+
+static void one_batch_in_flight(void **state)
+{
+	struct task_rec *t = task_make("taskf", 1, "sleep 1000");
+	uint64_t first, sent_by;
+	size_t n;
+
+	(void)state;
+	agent_stop();
+	n_held = n_let_go = max_in_flight = 0;
+	F->cfg.start = held_start;
+	F->auto_ack = false;
+	agent_start();
+	assign_ok(1, &t, 1);
+	assert_true(run_until(some_report, NULL, WAIT_MS));
+	sent_by = clock_mono_ms();
+	first = F->reps[F->n_reps - 1].batch;
+	n = F->n_reps;
+	assert_true(last_report("taskf")->state < TASK_RUNNING);
+	/* Running now, but the batch sent has no answer: nothing more goes. */
+	assert_true(run_until(one_in_flight, NULL, WAIT_MS));
+	let_go();
+	assert_false(run_until(never, NULL, 3 * AGENT_REPORT_MS));
+	assert_int_equal(F->n_reps, n);
+	/* Refused (out of sequence): sent again at once, newest state, in a new
+	 * batch, well before the re-send of an unanswered batch. */
+	agent_reports_refused(F->agent, first);
+	wait_state("taskf", TASK_RUNNING);
+	assert_true(clock_mono_ms() - sent_by < AGENT_RESEND_MS);
+	assert_true(F->reps[F->n_reps - 1].batch > first);
+	agent_reports_acked(F->agent, F->reps[F->n_reps - 1].batch);
+	tasks_free(&t, 1);
+}
+
 static void missing_image_rejected(void **state)
 {
 	struct task_rec *t = task_make("taskm", 1, "sleep 1000");
@@ -857,6 +1002,8 @@ int main(void)
 	    T(unhealthy_fails),
 	    T(sets_during_start),
 	    T(sets_during_stop),
+	    T(starts_bounded),
+	    T(one_batch_in_flight),
 	    T(missing_image_rejected),
 	    T(bad_sets_refused),
 	    T(task_spec_mapping),
