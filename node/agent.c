@@ -1208,6 +1208,23 @@ static int check_set(const struct agent *a, const struct task_rec *const *tasks,
 	return 0;
 }
 
+void agent_leave(struct agent *a)
+{
+	struct shoal_err err;
+	struct atask *t;
+
+	if (a->closing || (a->version == 0 && a->tasks == NULL))
+		return;
+	log_info("agent", "not in a swarm: removing the containers of its tasks");
+	if (save(a, 0, NULL, 0, &err) != 0)
+		log_warn("agent", "%s", err.msg);
+	a->version = 0;
+	for (t = a->tasks; t != NULL; t = t->next)
+		t->in_set = false;
+	sweep(a);
+	reconcile_all(a);
+}
+
 int agent_assign(struct agent *a, uint64_t version, const struct task_rec *const *tasks, size_t n,
 		 struct shoal_err *err)
 {

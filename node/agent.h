@@ -154,6 +154,11 @@ uint64_t agent_version(const struct agent *a);
 int agent_assign(struct agent *a, uint64_t version, const struct task_rec *const *tasks, size_t n,
 		 struct shoal_err *err);
 
+/* This node is not in a swarm (it left): stop and remove every task's
+ * container, as Docker does, and forget the set, whose versions were that
+ * swarm's (the next swarm's start over). */
+void agent_leave(struct agent *a);
+
 /* The leader committed batch @batch: those reports need no re-send. */
 void agent_reports_acked(struct agent *a, uint64_t batch);
 /* Batch @batch was refused (a write raced it: out of sequence): its reports

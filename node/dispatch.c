@@ -821,7 +821,18 @@ static void tick(uv_timer_t *t)
 	struct dispatch *d = t->data;
 	const struct store *st;
 
-	if (d->closing || swarm_state(d->swarm) != SWARM_ACTIVE)
+	if (d->closing)
+		return;
+	if (swarm_state(d->swarm) == SWARM_INACTIVE) {
+		/* Not in a swarm: no tasks here, and nothing of the last one's
+		 * versions applies to the next. */
+		d->wanted_version = 0;
+		d->applied_fp = 0;
+		if (d->agent != NULL && agent_version(d->agent) > 0)
+			agent_leave(d->agent);
+		return;
+	}
+	if (swarm_state(d->swarm) != SWARM_ACTIVE)
 		return;
 	st = swarm_store(d->swarm);
 	if (st != d->store_seen) {

@@ -382,6 +382,24 @@ print(" ".join(sorted("%d:%s" % (len(v), v == list(range(400000))) for v in seqs
 }
 logs_tests
 
+# --- leaving the swarm --------------------------------------------------------------------------
+# Docker's rule: a node that leaves removes its tasks' containers. And a new
+# swarm's assignment sets start at low versions again: they must still apply.
+leave_tests() {
+	local out port2
+	out=$(sh_ s service create --name stay --replicas 2 shoal-demo:latest sleep 100000 2>&1)
+	contains "$out" "verify: Service converged" || fail "stay runs" "$out"
+	check "swarm leave --force" sh_ s swarm leave --force
+	no_task_ctr() { [ "$(call s GET '/containers/json?all=1'; jpy "len([c for c in j if 'com.docker.swarm.task.id' in c['Labels']])" <<<"$BODY")" = 0 ]; }
+	wait_for 20 no_task_ctr && ok "leaving removes the tasks' containers" || fail "containers after leave" "$BODY"
+	port2=$(free_port)
+	check "a new swarm" sh_ s swarm init --advertise-addr 127.0.0.1 --listen-addr "127.0.0.1:$port2"
+	out=$(sh_ s service create --name fresh --replicas 1 shoal-demo:latest sleep 100000 2>&1)
+	contains "$out" "verify: Service converged" && ok "the new swarm's tasks run here" || fail "tasks after rejoin" "$out"
+	sh_ s service rm fresh >/dev/null
+}
+leave_tests
+
 daemon_stop s
 rc=$?
 [ $rc -eq 0 ] && ok "the daemon exits 0" || fail "clean exit" "rc=$rc" "$(tail -n 40 "$(daemon_log s)")"
