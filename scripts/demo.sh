@@ -211,7 +211,7 @@ on 3 node ls || true
 
 say "a service: busybox httpd serving a page that names its container"
 # shellcheck disable=SC2016 # expanded in the container
-page='echo "<h1>hello from $(hostname)</h1>" >/www/index.html && exec httpd -f -p 8080 -h /www'
+page='echo "<h1>hello from $(hostname)</h1>" >/www/index.html && exec httpd -f -v -p 8080 -h /www'
 on 1 service create --name web --replicas 3 shoal-demo:latest sh -c "$page"
 on 1 service ls
 on 1 service ps web
@@ -222,6 +222,8 @@ for n in 1 2 3; do
 done
 say "each node reaches the replicas it runs (on its container bridge)"
 for n in 1 2 3; do http "$n"; done
+say "the service's logs, gathered from the three nodes (httpd -v logs each request)"
+on 1 service logs --tail 2 web
 on 1 service rm web
 gone() { [ -z "$(containers 1)$(containers 2)$(containers 3)" ]; }
 until_ok 30 gone
