@@ -1472,8 +1472,8 @@ static const struct cli_cmd cmd_update = {
 
 /* In Docker's (alphabetical) order. */
 static const struct cli_cmd *const service_cmds[] = {
-    &cmd_create, &cmd_inspect, &cli_cmd_service_logs, &cmd_ls,
-    &cmd_ps,     &cmd_rm,	   &cmd_scale,		  &cmd_update};
+    &cmd_create, &cmd_inspect, &cli_cmd_service_logs, &cmd_ls, &cmd_ps, &cmd_rm,
+    &cmd_scale,	 &cmd_update};
 
 const struct cli_cmd cli_cmd_service = {
     .name = "service",

@@ -62,7 +62,7 @@ static int on_entry(void *arg, const struct logfile_entry *e)
 
 	if (f->write_failed)
 		return 1;
-	if (logfile_frame(&f->out, e, f->timestamps) != 0) {
+	if (logfile_frame(&f->out, e, f->timestamps, NULL) != 0) {
 		f->write_failed = true;
 		return 1;
 	}

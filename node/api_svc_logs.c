@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "lib/buf.h"
-#include "lib/clock.h"
 #include "lib/log.h"
 #include "node/api.h"
 #include "node/api_ctr_logs.h"
@@ -272,32 +271,14 @@ static bool task_may_start(const struct session *ss, const struct source *src)
 
 static void write_entry(struct session *ss, const struct source *src, const struct logfile_entry *e)
 {
-	char ts[64] = "", details[256] = "";
-	size_t tlen = 0, dlen = 0, total;
-	unsigned char hdr[8];
+	char details[3 * 64 + 96]; /* three ids of under 64 bytes and the keys */
 
-	if (ss->timestamps) {
-		clock_format_rfc3339((int64_t)e->time_ns, ts, sizeof(ts) - 1);
-		tlen = strlen(ts);
-		ts[tlen++] = ' ';
-	}
 	if (ss->details)
-		dlen =
-		    (size_t)snprintf(details, sizeof(details),
-				     "com.docker.swarm.node.id=%s,com.docker.swarm.service.id=%s,"
-				     "com.docker.swarm.task.id=%s ",
-				     src->node_id, ss->service_id, src->task_id);
-	if (dlen >= sizeof(details))
-		dlen = sizeof(details) - 1;
-	total = tlen + dlen + e->len;
-	hdr[0] = (unsigned char)e->stream;
-	hdr[1] = hdr[2] = hdr[3] = 0;
-	hdr[4] = (unsigned char)(total >> 24);
-	hdr[5] = (unsigned char)(total >> 16);
-	hdr[6] = (unsigned char)(total >> 8);
-	hdr[7] = (unsigned char)total;
-	if (buf_append(&ss->out, hdr, sizeof(hdr)) != 0 || buf_append(&ss->out, ts, tlen) != 0 ||
-	    buf_append(&ss->out, details, dlen) != 0 || buf_append(&ss->out, e->text, e->len) != 0)
+		snprintf(details, sizeof(details),
+			 "com.docker.swarm.node.id=%s,com.docker.swarm.service.id=%s,"
+			 "com.docker.swarm.task.id=%s ",
+			 src->node_id, ss->service_id, src->task_id);
+	if (logfile_frame(&ss->out, e, ss->timestamps, ss->details ? details : NULL) != 0)
 		log_warn("api", "service logs: out of memory, entries dropped");
 	if (ss->out.len >= FLUSH_BYTES)
 		flush(ss);

@@ -700,10 +700,11 @@ int logfile_read_from(const char *path, const struct logfile_query *q, struct lo
 	return rv < 0 ? rv : 0;
 }
 
-int logfile_frame(struct buf *out, const struct logfile_entry *e, bool timestamps)
+int logfile_frame(struct buf *out, const struct logfile_entry *e, bool timestamps,
+		  const char *prefix)
 {
 	char ts[64] = "";
-	size_t tlen = 0, total;
+	size_t tlen = 0, plen = prefix != NULL ? strlen(prefix) : 0, total;
 	unsigned char hdr[8];
 	int rv;
 
@@ -712,7 +713,7 @@ int logfile_frame(struct buf *out, const struct logfile_entry *e, bool timestamp
 		tlen = strlen(ts);
 		ts[tlen++] = ' ';
 	}
-	total = tlen + e->len;
+	total = tlen + plen + e->len;
 	if (total > UINT32_MAX)
 		return SHOAL_ETOOBIG;
 	hdr[0] = (unsigned char)e->stream;
@@ -724,6 +725,8 @@ int logfile_frame(struct buf *out, const struct logfile_entry *e, bool timestamp
 	rv = buf_append(out, hdr, sizeof(hdr));
 	if (rv == 0)
 		rv = buf_append(out, ts, tlen);
+	if (rv == 0)
+		rv = buf_append(out, prefix, plen);
 	if (rv == 0)
 		rv = buf_append(out, e->text, e->len);
 	return rv;

@@ -104,8 +104,10 @@ int logfile_read_from(const char *path, const struct logfile_query *q, struct lo
  * (stream byte 1 or 2, three zero bytes, big-endian uint32 length) then the
  * payload; with @timestamps the payload starts with the time as
  * "2026-11-25T10:00:00.123456789Z" (always 9 digits, as docker logs -t) and a
- * space. Returns 0 or SHOAL_ENOMEM. */
-int logfile_frame(struct buf *out, const struct logfile_entry *e, bool timestamps);
+ * space, then @prefix if not NULL (a service log's details). Returns 0,
+ * SHOAL_ETOOBIG or SHOAL_ENOMEM. */
+int logfile_frame(struct buf *out, const struct logfile_entry *e, bool timestamps,
+		  const char *prefix);
 
 /* Parse one json-file line (without its newline) into @e (text points into
  * a heap copy held in @scratch). Returns 0 or SHOAL_EPROTO. */

@@ -54,7 +54,7 @@ static void fuzz_log_line(const char *text, size_t len)
 	if (logfile_parse_line(text, len, &scratch, &e, NULL) == 0) {
 		if (e.stream != LOGFILE_STDOUT && e.stream != LOGFILE_STDERR)
 			abort();
-		if (logfile_frame(&frame, &e, true) != 0 || frame.len < 8 + e.len)
+		if (logfile_frame(&frame, &e, true, NULL) != 0 || frame.len < 8 + e.len)
 			abort();
 	}
 	buf_free(&scratch);

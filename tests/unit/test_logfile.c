@@ -640,18 +640,18 @@ static void test_frame(void **state)
 	struct logfile_entry e = {
 	    .stream = LOGFILE_STDERR, .time_ns = f->t0 + 5, .text = "hi\n", .len = 3};
 	struct buf b;
-	const char want_ts[] = "2026-11-25T10:00:00.000000005Z hi\n";
+	const char want_ts[] = "2026-11-25T10:00:00.000000005Z k=v hi\n";
 	char *big;
 
 	buf_init(&b);
-	assert_int_equal(logfile_frame(&b, &e, false), 0);
+	assert_int_equal(logfile_frame(&b, &e, false, NULL), 0);
 	assert_int_equal(b.len, 11);
 	assert_memory_equal(b.data, "\x02\x00\x00\x00\x00\x00\x00\x03hi\n", 11);
 	b.len = 0;
 	e.stream = LOGFILE_STDOUT;
-	assert_int_equal(logfile_frame(&b, &e, true), 0);
+	assert_int_equal(logfile_frame(&b, &e, true, "k=v "), 0);
 	assert_int_equal(b.len, 8 + strlen(want_ts));
-	assert_memory_equal(b.data, "\x01\x00\x00\x00\x00\x00\x00\x22", 8);
+	assert_memory_equal(b.data, "\x01\x00\x00\x00\x00\x00\x00\x26", 8);
 	assert_memory_equal(b.data + 8, want_ts, strlen(want_ts));
 	/* a big payload: the length spans several bytes */
 	b.len = 0;
@@ -659,7 +659,7 @@ static void test_frame(void **state)
 	big = calloc(1, e.len);
 	assert_non_null(big);
 	e.text = big;
-	assert_int_equal(logfile_frame(&b, &e, false), 0);
+	assert_int_equal(logfile_frame(&b, &e, false, NULL), 0);
 	assert_memory_equal(b.data, "\x01\x00\x00\x00\x00\x01\x02\x03", 8);
 	free(big);
 	buf_free(&b);
