@@ -15,42 +15,29 @@
 
 /* --- lookups ----------------------------------------------------------------- */
 
+static const char *service_name(const struct store *st, const void *rec, char *buf, size_t len)
+{
+	(void)st;
+	(void)buf;
+	(void)len;
+	return ((const struct service_rec *)rec)->spec.name;
+}
+
 int api_service_find(const struct store *st, const char *ref, const struct service_rec **out,
 		     struct shoal_err *err)
 {
-	const struct service_rec *s = store_get(st, RECORD_SERVICES, ref), *found = NULL;
-	size_t n = store_count(st, RECORD_SERVICES), matches = 0;
+	const void *rec = NULL;
+	int rv = store_find(st, RECORD_SERVICES, ref, service_name, &rec, err);
 
-	if (s != NULL) {
-		*out = s;
-		return 0;
-	}
-	for (size_t i = 0; i < n; i++) {
-		s = store_at(st, RECORD_SERVICES, i);
-		if (s->spec.name != NULL && strcmp(s->spec.name, ref) == 0) {
-			*out = s;
-			return 0;
-		}
-	}
-	for (size_t i = 0; i < n && ref[0] != '\0'; i++) {
-		s = store_at(st, RECORD_SERVICES, i);
-		if (strncmp(s->meta.id, ref, strlen(ref)) == 0) {
-			found = s;
-			matches++;
-		}
-	}
-	if (matches == 0)
-		return shoal_errf(err, SHOAL_ENOTFOUND, "service %.200s not found", ref);
-	if (matches > 1)
-		return shoal_errf(err, SHOAL_EINVAL,
-				  "service %.200s is ambiguous (%zu matches found)", ref, matches);
-	*out = found;
-	return 0;
+	if (rv == 0)
+		*out = rec;
+	return rv;
 }
 
 /* The task's name as swarmkit's naming.Task() writes it. */
-static void task_name(const struct store *st, const struct task_rec *t, char *out, size_t len)
+static const char *task_name(const struct store *st, const void *rec, char *out, size_t len)
 {
+	const struct task_rec *t = rec;
 	const struct service_rec *s =
 	    t->service_id != NULL ? store_get(st, RECORD_SERVICES, t->service_id) : NULL;
 	const char *svc = s != NULL && s->spec.name != NULL ? s->spec.name : "";
@@ -60,41 +47,18 @@ static void task_name(const struct store *st, const struct task_rec *t, char *ou
 	else
 		snprintf(out, len, "%s.%s.%s", svc, t->node_id != NULL ? t->node_id : "",
 			 t->meta.id);
+	return out;
 }
 
 int api_task_find(const struct store *st, const char *ref, const struct task_rec **out,
 		  struct shoal_err *err)
 {
-	const struct task_rec *t = store_get(st, RECORD_TASKS, ref), *found = NULL;
-	size_t n = store_count(st, RECORD_TASKS), matches = 0;
-	char name[256];
+	const void *rec = NULL;
+	int rv = store_find(st, RECORD_TASKS, ref, task_name, &rec, err);
 
-	if (t != NULL) {
-		*out = t;
-		return 0;
-	}
-	for (size_t i = 0; i < n; i++) {
-		t = store_at(st, RECORD_TASKS, i);
-		task_name(st, t, name, sizeof(name));
-		if (strcmp(name, ref) == 0) {
-			*out = t;
-			return 0;
-		}
-	}
-	for (size_t i = 0; i < n && ref[0] != '\0'; i++) {
-		t = store_at(st, RECORD_TASKS, i);
-		if (strncmp(t->meta.id, ref, strlen(ref)) == 0) {
-			found = t;
-			matches++;
-		}
-	}
-	if (matches == 0)
-		return shoal_errf(err, SHOAL_ENOTFOUND, "task %.200s not found", ref);
-	if (matches > 1)
-		return shoal_errf(err, SHOAL_EINVAL, "task %.200s is ambiguous (%zu matches found)",
-				  ref, matches);
-	*out = found;
-	return 0;
+	if (rv == 0)
+		*out = rec;
+	return rv;
 }
 
 /* --- reading a ServiceSpec ------------------------------------------------------ */

@@ -409,19 +409,23 @@ const struct node_rec *store_node_at(const struct store *s, size_t i)
 }
 
 /* The name Docker matches a node by: Spec.Name, else the hostname. */
-static const char *node_name(const void *rec)
+static const char *node_name(const struct store *s, const void *rec, char *buf, size_t len)
 {
 	const struct node_rec *n = rec;
+
+	(void)s;
+	(void)buf;
+	(void)len;
 
 	if (n->spec.name != NULL && n->spec.name[0] != '\0')
 		return n->spec.name;
 	return n->description.hostname;
 }
 
-/* Docker's lookup order: exact id, then exact name, then unique id prefix. */
-static int find(const struct store *s, enum record_table which, const char *ref,
-		const char *(*name_of)(const void *rec), const void **out, struct shoal_err *err)
+int store_find(const struct store *s, enum record_table which, const char *ref,
+	       store_name_fn name_of, const void **out, struct shoal_err *err)
 {
+	char buf[STORE_NAME_MAX];
 	const struct table *t = &s->tables[which];
 	const char *kind = record_tables[which].kind;
 	const void *match = NULL;
@@ -436,7 +440,7 @@ static int find(const struct store *s, enum record_table which, const char *ref,
 		return 0;
 	}
 	for (size_t i = 0; i < t->n; i++) {
-		const char *name = name_of(t->recs[i]);
+		const char *name = name_of(s, t->recs[i], buf, sizeof(buf));
 		if (name != NULL && strcmp(name, ref) == 0) {
 			match = t->recs[i];
 			matches++;
@@ -463,7 +467,7 @@ int store_node_find(const struct store *s, const char *ref, const struct node_re
 		    struct shoal_err *err)
 {
 	const void *rec = NULL;
-	int rv = find(s, RECORD_NODES, ref, node_name, &rec, err);
+	int rv = store_find(s, RECORD_NODES, ref, node_name, &rec, err);
 
 	if (rv == 0)
 		*out = rec;

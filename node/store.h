@@ -56,6 +56,17 @@ const struct node_rec *store_node_get(const struct store *s, const char *id);
 size_t store_node_count(const struct store *s);
 const struct node_rec *store_node_at(const struct store *s, size_t i);
 
+/* The name a record is found by (NULL: none); it may be built in @buf. */
+#define STORE_NAME_MAX 256
+typedef const char *(*store_name_fn)(const struct store *s, const void *rec, char *buf, size_t len);
+
+/* Resolve @ref in @table like Docker: an exact id, else the record whose
+ * @name_of is @ref, else a unique id prefix. Returns 0 with *@out set,
+ * SHOAL_ENOTFOUND ("<kind> X not found") or SHOAL_EINVAL ("<kind> X is
+ * ambiguous (2 matches found)"). */
+int store_find(const struct store *s, enum record_table table, const char *ref,
+	       store_name_fn name_of, const void **out, struct shoal_err *err);
+
 /* Resolve @ref like Docker: an exact id, else a node named @ref (Spec.Name, or
  * the hostname when that is empty), else a unique id prefix. Returns 0 with
  * *@out set, SHOAL_ENOTFOUND ("node X not found") or SHOAL_EINVAL ("node X is
