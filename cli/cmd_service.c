@@ -1,5 +1,5 @@
-/* "shoal service create", "ls", "ps", "inspect", "scale", "update" and "rm" ("logs" is in
- * cmd_service_logs.c). */
+/* "shoal service create", "ls", "ps", "inspect", "scale", "update", "rollback", "promote" and
+ * "rm" ("logs" is in cmd_service_logs.c). */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -17,8 +17,9 @@
 
 extern const struct cli_cmd cli_cmd_service;
 
-/* How long create/update/scale wait for the tasks to run (Docker waits
- * without end); SHOAL_CONVERGE_TIMEOUT (seconds) overrides it. */
+/* How long create/update/rollback/scale wait for the tasks to run, and
+ * update/rollback for the update to end (Docker waits without end);
+ * SHOAL_CONVERGE_TIMEOUT (seconds) overrides it. */
 #define CONVERGE_TIMEOUT_S 60
 #define CONVERGE_POLL_NS   (100 * 1000000L)
 
@@ -99,6 +100,12 @@ static const struct scalar scalars[] = {
      "Update order (\"start-first\", \"stop-first\") (default \"stop-first\")", false},
     {"update-strategy", V_STR, "UpdateStrategy",
      "Update strategy (\"rolling\", \"blue-green\") (default \"rolling\")", false},
+    {"bluegreen-promote", V_STR, "BlueGreen.Promote",
+     "Switch traffic to the new set once healthy (\"auto\") or on \"service promote\" "
+     "(\"manual\") (default \"auto\")",
+     false},
+    {"bluegreen-grace", V_DUR, "BlueGreen.Grace",
+     "Time the old set is kept after the switch (ns|us|ms|s|m|h) (default 1m)", false},
     {"rollback-parallelism", V_UINT, "RollbackConfig.Parallelism",
      "Maximum number of tasks rolled back simultaneously (0 to roll back all at once) (default "
      "1)",
@@ -795,23 +802,111 @@ static int progress_count(json_t *svc, json_t *tasks, json_t *nodes, struct prog
 	return rv;
 }
 
+/* What a wait is for: the tasks (create, scale), or an update or rollback's end. */
+enum wait_kind { WAIT_CONVERGE, WAIT_UPDATE, WAIT_ROLLBACK };
+
+/* Where an update stands, from the service's UpdateStatus and Deployment. */
+enum update_stage {
+	STAGE_NONE,	/* no UpdateStatus: nothing to update, or not started yet */
+	STAGE_GOING,	/* in progress */
+	STAGE_CONVERGE, /* over: done once the tasks converged */
+	STAGE_DONE,	/* over now (blue/green: ready, promoted) */
+	STAGE_FAILED,	/* over, with @err set */
+};
+
+static bool str_is(const char *s, const char *a, const char *b)
+{
+	return strcmp(s, a) == 0 || (b != NULL && strcmp(s, b) == 0);
+}
+
+/* The stage of the update a wait of @kind follows. Docker's CLI (API 1.41)
+ * ends "service update" with an error on an automatic rollback ("service
+ * rolled back: ..."), a pause ("service update paused: ..."); the API
+ * clears UpdateStatus on every update, so any status seen is this update's. */
+static enum update_stage update_stage(json_t *svc, enum wait_kind kind, struct shoal_err *err)
+{
+	const char *state = jsonfmt_str(svc, "UpdateStatus.State");
+	const char *msg = jsonfmt_str(svc, "UpdateStatus.Message");
+	const char *dep = jsonfmt_str(svc, "Deployment.State");
+	const char *dmsg = jsonfmt_str(svc, "Deployment.Message");
+
+	if (state[0] == '\0')
+		return STAGE_NONE;
+	if (strcmp(state, "paused") == 0) {
+		shoal_errf(err, SHOAL_ESTATE, "service update paused: %s", msg);
+		return STAGE_FAILED;
+	}
+	if (strcmp(state, "rollback_paused") == 0) {
+		shoal_errf(err, SHOAL_ESTATE, "service rollback paused: %s", msg);
+		return STAGE_FAILED;
+	}
+	if (strcmp(dep, "failed") == 0) {
+		shoal_errf(err, SHOAL_ESTATE, "service rolled back: %s",
+			   dmsg[0] != '\0' ? dmsg : msg);
+		return STAGE_FAILED;
+	}
+	if (str_is(dep, "ready", "promoted"))
+		return STAGE_DONE;
+	if (str_is(dep, "completed", "rolled_back") &&
+	    str_is(state, "completed", "rollback_completed"))
+		return STAGE_CONVERGE;
+	if (strcmp(state, "completed") == 0)
+		return STAGE_CONVERGE;
+	if (strcmp(state, "rollback_completed") == 0) {
+		if (kind == WAIT_ROLLBACK)
+			return STAGE_CONVERGE;
+		shoal_errf(err, SHOAL_ESTATE, "service rolled back: %s", msg);
+		return STAGE_FAILED;
+	}
+	return STAGE_GOING;
+}
+
+/* Docker's progress lines for a change of UpdateStatus or Deployment:
+ * "rollback: MSG" once a rollback starts, "deployment: MSG" (shoal's
+ * blue/green) as the deployment moves. */
+static void update_progress(struct cli_ctx *ctx, json_t *svc, bool *rollback, struct buf *last_dep)
+{
+	const char *state = jsonfmt_str(svc, "UpdateStatus.State");
+	const char *dmsg = jsonfmt_str(svc, "Deployment.Message");
+
+	if (str_is(state, "rollback_started", "rollback_completed")) {
+		if (!*rollback && jsonfmt_str(svc, "UpdateStatus.Message")[0] != '\0')
+			fprintf(ctx->out, "rollback: %s\n",
+				jsonfmt_str(svc, "UpdateStatus.Message"));
+		*rollback = true;
+	} else if (state[0] != '\0') {
+		*rollback = false;
+	}
+	if (state[0] != '\0' && dmsg[0] != '\0' &&
+	    (last_dep->data == NULL || strcmp(last_dep->data, dmsg) != 0)) {
+		fprintf(ctx->out, "deployment: %s\n", dmsg);
+		last_dep->len = 0;
+		if (buf_appendf(last_dep, "%s", dmsg) != 0)
+			last_dep->len = 0;
+	}
+}
+
 /* Poll until service @id runs what its spec asks (Docker's non-tty
- * progress lines unless @quiet), or CONVERGE_TIMEOUT_S passes. */
-static int wait_converged(struct cli_ctx *ctx, struct client *client, const char *id, bool quiet,
-			  struct shoal_err *err)
+ * progress lines unless @quiet), or CONVERGE_TIMEOUT_S passes. For
+ * WAIT_UPDATE / WAIT_ROLLBACK, until the update or rollback is over too
+ * (update_stage()); one that left no UpdateStatus ends as a create does. */
+static int wait_service(struct cli_ctx *ctx, struct client *client, const char *id,
+			enum wait_kind kind, bool quiet, struct shoal_err *err)
 {
 	const char *env = getenv("SHOAL_CONVERGE_TIMEOUT");
 	long timeout_s = env != NULL && atol(env) > 0 ? atol(env) : CONVERGE_TIMEOUT_S;
 	uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_s * 1000;
 	struct progress p = {.running = -1};
 	long long last_running = -1, last_desired = -1;
-	struct buf path, tpath;
+	bool rollback = false;
+	struct buf path, tpath, last_dep;
 	json_t *filters;
 	char *enc;
 	int rv = 0;
 
 	buf_init(&path);
 	buf_init(&tpath);
+	buf_init(&last_dep);
 	buf_init(&p.errors);
 	filters = json_pack("{s:{s:b}}", "service", id, 1);
 	enc = filters != NULL ? json_dumps(filters, JSON_COMPACT) : NULL;
@@ -821,7 +916,8 @@ static int wait_converged(struct cli_ctx *ctx, struct client *client, const char
 		rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	for (;;) {
 		struct client_resp svc = {0}, tasks = {0}, nodes = {0};
-		bool global;
+		enum update_stage stage = STAGE_NONE;
+		bool global, converged;
 
 		if (rv == 0)
 			rv = client_request(client, "GET", path.data, NULL, &svc, err);
@@ -834,15 +930,30 @@ static int wait_converged(struct cli_ctx *ctx, struct client *client, const char
 			rv = client_request(client, "GET", "/nodes", NULL, &nodes, err);
 		if (rv == 0 && progress_count(svc.json, tasks.json, nodes.json, &p) != 0)
 			rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+		if (rv == 0 && kind != WAIT_CONVERGE) {
+			if (!quiet)
+				update_progress(ctx, svc.json, &rollback, &last_dep);
+			stage = update_stage(svc.json, kind, err);
+			if (stage == STAGE_FAILED)
+				rv = SHOAL_ESTATE;
+		}
 		if (rv == 0 && !quiet && (p.running != last_running || p.desired != last_desired))
-			fprintf(ctx->out, "overall progress: %lld out of %lld tasks\n", p.running,
-				p.desired);
+			fprintf(ctx->out, "overall progress: %s%lld out of %lld tasks\n",
+				rollback ? "rolling back update: " : "", p.running, p.desired);
 		last_running = p.running;
 		last_desired = p.desired;
 		fflush(ctx->out);
-		if (rv == 0 && p.running == p.desired && !p.stale) {
-			if (!quiet)
+		converged = p.running == p.desired && !p.stale;
+		if (rv == 0 && (stage == STAGE_DONE ||
+				(converged && (stage == STAGE_NONE || stage == STAGE_CONVERGE)))) {
+			if (!quiet && stage != STAGE_DONE)
 				fprintf(ctx->out, "verify: Service converged\n");
+		} else if (rv == 0 && clock_mono_ms() >= deadline && converged) {
+			rv = shoal_errf(err, SHOAL_ETIMEDOUT,
+					"service %s: the update is still %s after %lds: %s",
+					jsonfmt_str(svc.json, "Spec.Name"),
+					jsonfmt_str(svc.json, "UpdateStatus.State"), timeout_s,
+					jsonfmt_str(svc.json, "UpdateStatus.Message"));
 		} else if (rv == 0 && clock_mono_ms() >= deadline) {
 			const char *name = jsonfmt_str(svc.json, "Spec.Name");
 			if (p.nerrors > 0)
@@ -871,8 +982,15 @@ static int wait_converged(struct cli_ctx *ctx, struct client *client, const char
 	free(enc);
 	buf_free(&path);
 	buf_free(&tpath);
+	buf_free(&last_dep);
 	buf_free(&p.errors);
 	return rv;
+}
+
+static int wait_converged(struct cli_ctx *ctx, struct client *client, const char *id, bool quiet,
+			  struct shoal_err *err)
+{
+	return wait_service(ctx, client, id, WAIT_CONVERGE, quiet, err);
 }
 
 /* --- create ---------------------------------------------------------------------------- */
@@ -995,8 +1113,10 @@ static int get_service(struct client *client, const char *ref, struct client_res
 	return rv;
 }
 
-/* POST @spec as the new spec of @svc, at the version read. */
-static int post_update(struct client *client, json_t *svc, json_t *spec, struct shoal_err *err)
+/* POST @spec as the new spec of @svc, at the version read (@query, e.g.
+ * "&rollback=previous", appended). */
+static int post_update_query(struct client *client, json_t *svc, json_t *spec, const char *query,
+			     struct shoal_err *err)
 {
 	struct client_resp resp = {0};
 	struct buf path;
@@ -1005,13 +1125,18 @@ static int post_update(struct client *client, json_t *svc, json_t *spec, struct 
 	buf_init(&path);
 	rv = buf_appendf(&path, "/services/") != 0 ||
 		     client_escape(&path, jsonfmt_str(svc, "ID"), false) != 0 ||
-		     buf_appendf(&path, "/update?version=%lld",
-				 jsonfmt_int(svc, "Version.Index", 0)) != 0
+		     buf_appendf(&path, "/update?version=%lld%s",
+				 jsonfmt_int(svc, "Version.Index", 0), query) != 0
 		 ? shoal_errf(err, SHOAL_ENOMEM, "out of memory")
 		 : client_request(client, "POST", path.data, spec, &resp, err);
 	client_resp_free(&resp);
 	buf_free(&path);
 	return rv;
+}
+
+static int post_update(struct client *client, json_t *svc, json_t *spec, struct shoal_err *err)
+{
+	return post_update_query(client, svc, spec, "", err);
 }
 
 static int run_update(struct cli_ctx *ctx, int argc, char **argv)
@@ -1049,8 +1174,8 @@ static int run_update(struct cli_ctx *ctx, int argc, char **argv)
 	if (rv == 0) {
 		fprintf(ctx->out, "%s\n", res.args[0]);
 		if (!o.detach)
-			rv =
-			    wait_converged(ctx, client, jsonfmt_str(svc.json, "ID"), o.quiet, &err);
+			rv = wait_service(ctx, client, jsonfmt_str(svc.json, "ID"), WAIT_UPDATE,
+					  o.quiet, &err);
 	}
 	rv = rv != 0 ? cli_fail(ctx, &err) : CLI_EXIT_OK;
 out:
@@ -1059,6 +1184,77 @@ out:
 	flags_result_free(&res);
 out_opts:
 	opts_free(&o);
+	return rv;
+}
+
+/* Docker's "service rollback": an update with ?rollback=previous at the
+ * version read (the daemon swaps Spec and PreviousSpec), then the wait. */
+static int run_rollback(struct cli_ctx *ctx, int argc, char **argv)
+{
+	bool detach = false, quiet = false;
+	const struct flag_spec specs[] = {
+	    {"detach", 'd', FLAG_BOOL, NULL,
+	     "Exit immediately instead of waiting for the service to converge", NULL, &detach},
+	    {"quiet", 'q', FLAG_BOOL, NULL, "Suppress progress output", NULL, &quiet},
+	};
+	struct client_resp svc = {0};
+	struct flags_result res;
+	struct client *client;
+	struct shoal_err err;
+	int rv;
+
+	rv = cli_parse(ctx, specs, ARRAY_SIZE(specs), CLI_ARGS_EXACT, 1, argc, argv, &res);
+	if (rv != CLI_CONTINUE)
+		return rv;
+	rv = cli_client(ctx, &client, &err);
+	if (rv == 0)
+		rv = get_service(client, res.args[0], &svc, &err);
+	if (rv == 0)
+		rv = post_update_query(client, svc.json, json_object_get(svc.json, "Spec"),
+				       "&rollback=previous", &err);
+	if (rv == 0) {
+		fprintf(ctx->out, "%s\n", res.args[0]);
+		if (!detach)
+			rv = wait_service(ctx, client, jsonfmt_str(svc.json, "ID"), WAIT_ROLLBACK,
+					  quiet, &err);
+	}
+	rv = rv != 0 ? cli_fail(ctx, &err) : CLI_EXIT_OK;
+	client_resp_free(&svc);
+	flags_result_free(&res);
+	return rv;
+}
+
+/* "service promote" (shoal): switch a blue/green service's traffic to its
+ * new set once it is ready (Promote "manual"). */
+static int run_promote(struct cli_ctx *ctx, int argc, char **argv)
+{
+	struct client_resp svc = {0}, resp = {0};
+	struct flags_result res;
+	struct client *client;
+	struct shoal_err err;
+	struct buf path;
+	int rv;
+
+	rv = cli_parse(ctx, NULL, 0, CLI_ARGS_EXACT, 1, argc, argv, &res);
+	if (rv != CLI_CONTINUE)
+		return rv;
+	buf_init(&path);
+	rv = cli_client(ctx, &client, &err);
+	if (rv == 0)
+		rv = get_service(client, res.args[0], &svc, &err);
+	if (rv == 0 && (buf_appendf(&path, "/services/") != 0 ||
+			client_escape(&path, jsonfmt_str(svc.json, "ID"), false) != 0 ||
+			buf_appendf(&path, "/promote") != 0))
+		rv = shoal_errf(&err, SHOAL_ENOMEM, "out of memory");
+	if (rv == 0)
+		rv = client_request(client, "POST", path.data, NULL, &resp, &err);
+	if (rv == 0)
+		fprintf(ctx->out, "%s\n", res.args[0]);
+	rv = rv != 0 ? cli_fail(ctx, &err) : CLI_EXIT_OK;
+	client_resp_free(&resp);
+	client_resp_free(&svc);
+	buf_free(&path);
+	flags_result_free(&res);
 	return rv;
 }
 
@@ -1456,6 +1652,20 @@ static const struct cli_cmd cmd_rm = {
     .run = run_rm,
 };
 
+static const struct cli_cmd cmd_promote = {
+    .name = "promote",
+    .use = "SERVICE",
+    .short_help = "Switch a blue-green service's traffic to its new tasks (shoal)",
+    .run = run_promote,
+};
+
+static const struct cli_cmd cmd_rollback = {
+    .name = "rollback",
+    .use = "[OPTIONS] SERVICE",
+    .short_help = "Revert changes to a service's configuration",
+    .run = run_rollback,
+};
+
 static const struct cli_cmd cmd_scale = {
     .name = "scale",
     .use = "SERVICE=REPLICAS [SERVICE=REPLICAS...]",
@@ -1472,8 +1682,8 @@ static const struct cli_cmd cmd_update = {
 
 /* In Docker's (alphabetical) order. */
 static const struct cli_cmd *const service_cmds[] = {
-    &cmd_create, &cmd_inspect, &cli_cmd_service_logs, &cmd_ls, &cmd_ps, &cmd_rm,
-    &cmd_scale,	 &cmd_update};
+    &cmd_create, &cmd_inspect, &cli_cmd_service_logs, &cmd_ls,	  &cmd_promote,
+    &cmd_ps,	 &cmd_rm,      &cmd_rollback,	      &cmd_scale, &cmd_update};
 
 const struct cli_cmd cli_cmd_service = {
     .name = "service",

@@ -193,7 +193,7 @@ static int ellipsis(struct buf *out, const char *s, size_t max)
 	return buf_appendf(out, "%.*s…", (int)i, s);
 }
 
-static int task_fields(const struct task_row *r, bool history, json_t *nodes,
+static int task_fields(const struct task_row *r, bool history, bool color, json_t *nodes,
 		       const struct task_list_opts *o, json_t **out)
 {
 	json_t *t = r->task, *node = find_by_id(nodes, jsonfmt_str(t, "NodeID"));
@@ -247,6 +247,14 @@ static int task_fields(const struct task_row *r, bool history, json_t *nodes,
 				 "Error", error.data, "Ports", "");
 		rv = *out != NULL ? 0 : SHOAL_ENOMEM;
 	}
+	/* A task without a color (made before the service went blue/green) is
+	 * blue, as the daemon counts it. */
+	if (rv == 0 && color &&
+	    json_object_set_new(*out, "Color",
+				json_string(jsonfmt_str(t, "Color")[0] != '\0'
+						? jsonfmt_str(t, "Color")
+						: "blue")) != 0)
+		rv = SHOAL_ENOMEM;
 	buf_free(&name);
 	buf_free(&desired);
 	buf_free(&current);
@@ -254,18 +262,35 @@ static int task_fields(const struct task_row *r, bool history, json_t *nodes,
 	return rv;
 }
 
+/* Blue/green: is any of @tasks colored? */
+static bool any_color(json_t *tasks)
+{
+	size_t i;
+	json_t *t;
+
+	json_array_foreach(tasks, i, t)
+	{
+		if (jsonfmt_str(t, "Color")[0] != '\0')
+			return true;
+	}
+	return false;
+}
+
 int task_format_list(json_t *tasks, json_t *services, json_t *nodes, const struct task_list_opts *o,
 		     struct buf *out)
 {
-	static const char *const header[] = {
-	    "ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS"};
+	static const char *const header[] = {"ID",   "NAME",	      "COLOR",	       "IMAGE",
+					     "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR",
+					     "PORTS"};
 	size_t n = json_array_size(tasks);
 	struct task_row *rows = calloc(n > 0 ? n : 1, sizeof(*rows));
+	bool color = any_color(tasks);
 	struct table t;
 	int rv = 0;
 
 	if (rows == NULL)
 		return SHOAL_ENOMEM;
+
 	for (size_t i = 0; i < n; i++) {
 		json_t *task = json_array_get(tasks, i);
 		json_t *svc = find_by_id(services, jsonfmt_str(task, "ServiceID"));
@@ -285,8 +310,14 @@ int task_format_list(json_t *tasks, json_t *services, json_t *nodes, const struc
 	if (n > 0)
 		qsort(rows, n, sizeof(*rows), by_task_name);
 	table_init(&t, TABLE_LIST_MINWIDTH, TABLE_LIST_PADDING);
-	if (o->fmt == SVC_LIST_TABLE)
+	/* The COLOR column only when a task has one (a blue-green service's). */
+	if (o->fmt == SVC_LIST_TABLE && color) {
 		rv = table_row(&t, header, ARRAY_SIZE(header));
+	} else if (o->fmt == SVC_LIST_TABLE) {
+		const char *plain[ARRAY_SIZE(header) - 1] = {header[0], header[1]};
+		memcpy(plain + 2, header + 3, sizeof(plain) - 2 * sizeof(plain[0]));
+		rv = table_row(&t, plain, ARRAY_SIZE(plain));
+	}
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		bool history = i > 0 && strcmp(rows[i - 1].name, rows[i].name) == 0;
 		json_t *f = NULL;
@@ -295,7 +326,7 @@ int task_format_list(json_t *tasks, json_t *services, json_t *nodes, const struc
 			rv = buf_appendf(out, "%s\n", jsonfmt_str(rows[i].task, "ID"));
 			continue;
 		}
-		rv = task_fields(&rows[i], history, nodes, o, &f);
+		rv = task_fields(&rows[i], history, color, nodes, o, &f);
 		if (rv != 0)
 			break;
 		if (o->fmt == SVC_LIST_JSON) {
@@ -304,11 +335,14 @@ int task_format_list(json_t *tasks, json_t *services, json_t *nodes, const struc
 		}
 		const char *cells[] = {
 		    jsonfmt_str(f, "ID"),	    jsonfmt_str(f, "Name"),
-		    jsonfmt_str(f, "Image"),	    jsonfmt_str(f, "Node"),
-		    jsonfmt_str(f, "DesiredState"), jsonfmt_str(f, "CurrentState"),
-		    jsonfmt_str(f, "Error"),	    jsonfmt_str(f, "Ports"),
+		    jsonfmt_str(f, "Color"),	    jsonfmt_str(f, "Image"),
+		    jsonfmt_str(f, "Node"),	    jsonfmt_str(f, "DesiredState"),
+		    jsonfmt_str(f, "CurrentState"), jsonfmt_str(f, "Error"),
+		    jsonfmt_str(f, "Ports"),
 		};
-		rv = table_row(&t, cells, ARRAY_SIZE(cells));
+		if (!color)
+			memmove(cells + 2, cells + 3, sizeof(cells) - 3 * sizeof(cells[0]));
+		rv = table_row(&t, cells, ARRAY_SIZE(cells) - (color ? 0 : 1));
 		json_decref(f);
 	}
 	if (rv == 0 && o->fmt == SVC_LIST_TABLE)
@@ -356,6 +390,13 @@ int task_fetch_and_format(struct client *client, json_t *filters, const struct t
 }
 
 /* --- the pretty view ----------------------------------------------------------------- */
+
+static bool str_in(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
 
 /* A duration in ns as Go's time.Duration.String() for whole units ("5s", "1m30s", "100ms"). */
 static void go_duration(long long ns, char *out, size_t len)
@@ -424,6 +465,70 @@ static int update_config(struct buf *out, json_t *u, const char *title, const ch
 	return rv;
 }
 
+/* " Started:\t3 minutes ago" for the time at @path of @s, if set. */
+static int time_ago(struct buf *out, json_t *s, const char *path, const char *label)
+{
+	int64_t ts = 0;
+	char ago[64];
+
+	if (clock_parse_rfc3339(jsonfmt_str(s, path), &ts) != 0 || ts <= 0)
+		return 0;
+	clock_human_duration(clock_now_ns() - ts, ago, sizeof(ago));
+	return buf_appendf(out, " %s:\t%s ago\n", label, ago);
+}
+
+/* Docker's UpdateStatus block (State, Started, Completed, Message). */
+static int update_status(struct buf *out, json_t *s)
+{
+	int rv;
+
+	if (jsonfmt_str(s, "UpdateStatus.State")[0] == '\0')
+		return 0;
+	rv = buf_appendf(out, "UpdateStatus:\n State:\t\t%s\n",
+			 jsonfmt_str(s, "UpdateStatus.State"));
+	if (rv == 0)
+		rv = time_ago(out, s, "UpdateStatus.StartedAt", "Started");
+	if (rv == 0 && str_in(jsonfmt_str(s, "UpdateStatus.State"), "completed"))
+		rv = time_ago(out, s, "UpdateStatus.CompletedAt", "Completed");
+	if (rv == 0)
+		rv = buf_appendf(out, " Message:\t%s\n", jsonfmt_str(s, "UpdateStatus.Message"));
+	return rv;
+}
+
+/* shoal's blue/green Deployment: the live color, state and message. */
+static int deployment(struct buf *out, json_t *s)
+{
+	const char *live = jsonfmt_str(s, "Deployment.LiveColor");
+	int rv;
+
+	if (jsonfmt_str(s, "Deployment.State")[0] == '\0' && live[0] == '\0')
+		return 0;
+	rv = buf_appendf(out, "Deployment:\n Live Color:\t%s\n State:\t\t%s\n",
+			 live[0] != '\0' ? live : "blue", jsonfmt_str(s, "Deployment.State"));
+	if (rv == 0)
+		rv = time_ago(out, s, "Deployment.SwitchedAt", "Switched");
+	if (rv == 0)
+		rv = buf_appendf(out, " Message:\t%s\n", jsonfmt_str(s, "Deployment.Message"));
+	return rv;
+}
+
+/* "Update Strategy:" and, for blue-green, its BlueGreen settings. */
+static int update_strategy(struct buf *out, json_t *spec)
+{
+	const char *strategy = jsonfmt_str(spec, "UpdateStrategy");
+	const char *promote = jsonfmt_str(spec, "BlueGreen.Promote");
+	long long grace = jsonfmt_int(spec, "BlueGreen.Grace", 0);
+	char g[64];
+	int rv;
+
+	rv = buf_appendf(out, "Update Strategy:\t%s\n", strategy[0] != '\0' ? strategy : "rolling");
+	if (rv != 0 || strcmp(strategy, "blue-green") != 0)
+		return rv;
+	go_duration(grace > 0 ? grace : 60000000000LL, g, sizeof(g));
+	return buf_appendf(out, " Promote:\t%s\n Grace:\t\t%s\n",
+			   promote[0] != '\0' ? promote : "auto", g);
+}
+
 int service_format_pretty(json_t *s, struct buf *out)
 {
 	json_t *spec = json_object_get(s, "Spec"), *tt = json_object_get(spec, "TaskTemplate");
@@ -451,10 +556,10 @@ int service_format_pretty(json_t *s, struct buf *out)
 	else if (rv == 0)
 		rv = buf_appendf(out, "Service Mode:\tReplicated\n Replicas:\t%lld\n",
 				 jsonfmt_int(spec, "Mode.Replicated.Replicas", 0));
-	if (rv == 0 && jsonfmt_str(s, "UpdateStatus.State")[0] != '\0')
-		rv = buf_appendf(out, "UpdateStatus:\n State:\t\t%s\n Message:\t%s\n",
-				 jsonfmt_str(s, "UpdateStatus.State"),
-				 jsonfmt_str(s, "UpdateStatus.Message"));
+	if (rv == 0)
+		rv = update_status(out, s);
+	if (rv == 0)
+		rv = deployment(out, s);
 	if (rv == 0 && json_array_size(jsonfmt_get(tt, "Placement.Constraints")) > 0) {
 		rv = buf_appendf(out, "Placement:\n Constraints:\t[");
 		if (rv == 0)
@@ -467,6 +572,8 @@ int service_format_pretty(json_t *s, struct buf *out)
 	if (rv == 0 && jsonfmt_int(tt, "Placement.MaxReplicas", 0) > 0)
 		rv = buf_appendf(out, " Max Replicas Per Node:\t%lld\n",
 				 jsonfmt_int(tt, "Placement.MaxReplicas", 0));
+	if (rv == 0)
+		rv = update_strategy(out, spec);
 	if (rv == 0)
 		rv = update_config(out, json_object_get(spec, "UpdateConfig"), "UpdateConfig",
 				   "Update");

@@ -38,7 +38,8 @@ struct task_list_opts {
 };
 
 /* Append Docker's task listing of @tasks (ID NAME IMAGE NODE DESIRED STATE
- * CURRENT STATE ERROR PORTS): names "web.1" (global: "web.<node id>"), the
+ * CURRENT STATE ERROR PORTS; COLOR after NAME, and "Color" in JSON, when
+ * a task has a blue/green Color): names "web.1" (global: "web.<node id>"), the
  * older tasks of a slot after the newest as " \_ web.1", services and nodes
  * named from @services and @nodes (arrays; either may be NULL). Returns 0 or
  * SHOAL_ENOMEM. */

@@ -1,6 +1,7 @@
 /* The agent of a node: makes its containers match its assigned tasks, reports their status. */
 #include "node/agent.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "node/agent_task.h"
+#include "node/node_mesh.h"
 
 #define SAVED_FILE	"assignments.msgpack"
 #define SAVED_MAX	(256u << 20) /* bytes of the saved set */
@@ -64,6 +66,8 @@ struct atask {
 	int64_t pid;
 	int64_t exit_code;
 	int64_t timestamp;
+	char addr[16];		 /* its container's address, "" when none */
+	uint64_t drain_until_ms; /* desired shut down while in the mesh: stop then */
 	/* what is in flight */
 	enum task_op op;
 	struct op_req *req;    /* OP_START, OP_STOP, OP_REMOVE */
@@ -124,7 +128,9 @@ struct agent {
 	unsigned starting; /* OP_START in flight, at most AGENT_MAX_STARTS */
 	unsigned budget;   /* starts starts_resume() may still begin now */
 	uv_timer_t resume; /* starts_resume() on the next turn of the loop */
-	int handles;	   /* of the two timers, not yet closed */
+	uv_timer_t drain;  /* stops the tasks whose drain ended */
+	int handles;	   /* of the three timers, not yet closed */
+	struct node_mesh *mesh;
 	/* For tests: ctr_start, or the config's stand-in. */
 	void (*start)(struct containers *cs, const char *id, ctr_cb cb, void *arg);
 
@@ -141,6 +147,8 @@ struct agent {
 
 static void reconcile(struct atask *t);
 static void starts_resume_soon(struct agent *a);
+static void drain_done(uv_timer_t *h);
+static void now_running(struct atask *t, const struct container *c);
 
 /* ---- reports ---- */
 
@@ -179,6 +187,7 @@ static void report_fill(const struct atask *t, struct agent_report *r)
 	r->pid = t->pid;
 	r->exit_code = t->exit_code;
 	r->timestamp = t->timestamp;
+	snprintf(r->addr, sizeof(r->addr), "%s", t->addr);
 }
 
 static bool report_due(const struct atask *t, uint64_t now)
@@ -402,9 +411,7 @@ static void op_done(void *arg, int status, const char *msg)
 	switch (op) {
 	case OP_START:
 		if (status == 0 && c != NULL && c->state == CTR_RUNNING) {
-			t->pid = c->pid;
-			t->exit_code = 0;
-			move(t, TASK_RUNNING, "started", NULL);
+			now_running(t, c);
 		} else if (status == 0 && c != NULL) {
 			task_exited(t, c); /* it already ended */
 		} else {
@@ -672,6 +679,42 @@ static void sweep(struct agent *a)
 
 /* ---- reconciling one task ---- */
 
+/* @c runs: @t is running once its health check, if it has one, passed (as
+ * swarmkit waits for it), so the routing mesh only sends to healthy tasks. */
+static void now_running(struct atask *t, const struct container *c)
+{
+	if (c->has_health && c->health != HEALTH_HEALTHY && t->state == TASK_STARTING)
+		return; /* a health event brings it back here */
+	t->pid = c->pid;
+	t->exit_code = 0;
+	t->addr[0] = '\0';
+	if (c->has_endpoint)
+		inet_ntop(AF_INET, &c->endpoint.addr, t->addr, sizeof(t->addr));
+	move(t, TASK_RUNNING, "started", NULL);
+}
+
+/* Whether @t, desired shut down, must still serve the connections the mesh
+ * may send it (node/node_mesh.h): then the drain timer comes back for it. */
+static bool draining(struct atask *t, const struct container *c)
+{
+	struct agent *a = t->a;
+	uint64_t now = clock_mono_ms();
+
+	if (t->drain_until_ms == 0) {
+		if (!c->has_endpoint || !node_mesh_serving(a->mesh, c->endpoint.addr))
+			return false;
+		t->drain_until_ms = now + NODE_MESH_DRAIN_MS;
+		log_debug("agent", "task %s: draining for %d ms before it stops", t->rec.meta.id,
+			  NODE_MESH_DRAIN_MS);
+	}
+	if (now >= t->drain_until_ms)
+		return false;
+	if (!uv_is_active((uv_handle_t *)&a->drain) ||
+	    uv_timer_get_due_in(&a->drain) > t->drain_until_ms - now)
+		uv_timer_start(&a->drain, drain_done, t->drain_until_ms - now, 0);
+	return true;
+}
+
 /* Create @t's container. Returns 0 (the container is @t's), 1 (waiting for a
  * pull), or an error in @err. */
 static int task_create(struct atask *t, struct shoal_err *err)
@@ -765,6 +808,8 @@ static void step(struct atask *t)
 	c = task_ctr(t);
 	if (!wants_running(t)) {
 		if (c != NULL && c->state == CTR_RUNNING) {
+			if (t->in_set && draining(t, c))
+				return;
 			op_begin(t, OP_STOP);
 		} else if (c != NULL) {
 			if (c->state != CTR_DEAD && c->state != CTR_REMOVING)
@@ -849,11 +894,8 @@ static void step(struct atask *t)
 		return;
 	/* The container exists and the task has not ended: follow it. */
 	if (c->state == CTR_RUNNING) {
-		if (t->state != TASK_RUNNING) {
-			t->pid = c->pid;
-			t->exit_code = 0;
-			move(t, TASK_RUNNING, "started", NULL);
-		}
+		if (t->state != TASK_RUNNING)
+			now_running(t, c);
 		if (c->has_health && c->health == HEALTH_UNHEALTHY) {
 			move(t, TASK_FAILED, NULL, "task: unhealthy container");
 			t->again = true;
@@ -890,6 +932,23 @@ static void reconcile_all(struct agent *a)
 	for (t = a->tasks; t != NULL; t = next) {
 		next = t->next;
 		reconcile(t);
+	}
+}
+
+/* The drain of some tasks ended: every draining task is looked at again;
+ * those whose drain ended stop, draining() re-arms the timer for the others
+ * (the loop's clock, which the timer follows, may lag clock_mono_ms()). */
+static void drain_done(uv_timer_t *h)
+{
+	struct agent *a = h->data;
+	struct atask *t, *next;
+
+	if (a->closing)
+		return;
+	for (t = a->tasks; t != NULL; t = next) {
+		next = t->next;
+		if (t->drain_until_ms != 0 && t->op == OP_NONE)
+			reconcile(t);
 	}
 }
 
@@ -1106,6 +1165,7 @@ int agent_open(const struct agent_config *cfg, struct agent **out, struct shoal_
 	a->cs = cfg->containers;
 	a->images = cfg->images;
 	a->pull_opts = cfg->pull;
+	a->mesh = cfg->mesh;
 	a->report = cfg->report;
 	a->arg = cfg->arg;
 	a->start = cfg->start != NULL ? cfg->start : ctr_start;
@@ -1123,7 +1183,9 @@ int agent_open(const struct agent_config *cfg, struct agent **out, struct shoal_
 	a->timer.data = a;
 	uv_timer_init(a->loop, &a->resume);
 	a->resume.data = a;
-	a->handles = 2;
+	uv_timer_init(a->loop, &a->drain);
+	a->drain.data = a;
+	a->handles = 3;
 	if (a->version > 0) {
 		log_info("agent", "assignment set at version %" PRIu64 " reloaded", a->version);
 		sweep(a);
@@ -1176,6 +1238,7 @@ void agent_close(struct agent *a, void (*cb)(void *arg), void *arg)
 	a->orphans = NULL;
 	uv_close((uv_handle_t *)&a->timer, timer_closed);
 	uv_close((uv_handle_t *)&a->resume, timer_closed);
+	uv_close((uv_handle_t *)&a->drain, timer_closed);
 }
 
 uint64_t agent_version(const struct agent *a)

@@ -13,6 +13,8 @@
 #include "runtime/container.h"
 #include "runtime/image_pull.h"
 
+struct node_mesh;
+
 /* The agent knows nothing of Raft or RPC: the dispatcher glue (node/dispatch.c)
  * hands it the node's assignment set and sends its status reports on.
  *
@@ -45,11 +47,15 @@
  *   com.docker.swarm.service.name (the leader sets it), else the service id.
  *   A task whose desired state is below shutdown is run.
  * - the container exits: complete (exit 0) or failed ("task: non-zero exit
- *   (N)") with ContainerStatus.ExitCode; a health check that turns unhealthy
+ *   (N)") with ContainerStatus.ExitCode. A task whose container has a health
+ *   check stays starting until the check passes, then runs (as swarmkit
+ *   does: the routing mesh sends only to running tasks); its running report
+ *   carries the container's address. A health check that turns unhealthy
  *   fails the task too ("task: unhealthy container"), and the container is
  *   stopped.
  * - desired shutdown or remove: the container is stopped (its stop signal and
- *   grace period) and removed; state shutdown ("shutdown").
+ *   grace period) and removed; state shutdown ("shutdown"). A task that is
+ *   an endpoint of the routing mesh is stopped NODE_MESH_DRAIN_MS later.
  * - a container labelled with a task id that is not in the set (replaced
  *   while the node was cut off): stopped and removed, so no slot runs twice.
  *   Tasks that leave the set lose their container the same way (no report).
@@ -107,6 +113,7 @@ struct agent_report {
 	int64_t pid;
 	int64_t exit_code;
 	int64_t timestamp; /* ns */
+	char addr[16];	   /* the container's IPv4 address once running; "" when none */
 };
 
 struct agent_config {
@@ -126,6 +133,10 @@ struct agent_config {
 	/* Called instead of ctr_start(), with its contract (tests hold the
 	 * answer to see the starts in flight); NULL: ctr_start(). */
 	void (*start)(struct containers *cs, const char *id, ctr_cb cb, void *arg);
+	/* The node's routing mesh: a task that is one of its endpoints is
+	 * stopped NODE_MESH_DRAIN_MS after its desired state went to shutdown
+	 * (node/node_mesh.h). NULL: no draining. */
+	struct node_mesh *mesh;
 };
 
 struct agent;

@@ -877,6 +877,26 @@ static void h_service_update(struct call *c)
 		reply_write_error(c, rv, &err);
 }
 
+/* POST /services/{id}/promote (shoal extension): a write, proposed (and
+ * forwarded to the leader) as an update is. */
+static void h_service_promote(struct call *c)
+{
+	const struct store *st = manager_store(c);
+	struct command cmd;
+	struct shoal_err err;
+	int rv;
+
+	if (st == NULL)
+		return;
+	command_init(&cmd);
+	rv = api_service_promote_command(st, c->param, clock_now_ns(), &cmd, &err);
+	if (rv == 0)
+		rv = swarm_propose(c->api->ctx.swarm, &cmd, service_updated, c, &err);
+	command_free(&cmd);
+	if (rv != 0)
+		reply_write_error(c, rv, &err);
+}
+
 static void h_service_remove(struct call *c)
 {
 	const struct store *st = manager_store(c);
@@ -1017,6 +1037,7 @@ static const struct route routes[] = {
     {"GET", "/services", h_services_list, false, true},
     {"GET", "/services/*", h_service_inspect, false, true},
     {"POST", "/services/*/update", h_service_update, true, true},
+    {"POST", "/services/*/promote", h_service_promote, false, true},
     {"DELETE", "/services/*", h_service_remove, false, true},
     {"GET", "/tasks", h_tasks_list, false, true},
     {"GET", "/tasks/*", h_task_inspect, false, true},

@@ -219,6 +219,29 @@ static int check_update_config(const struct svc_update_config *u, const char *fl
 	return 0;
 }
 
+static bool is_bluegreen(const struct svc_spec *spec)
+{
+	return spec->update_strategy != NULL && strcmp(spec->update_strategy, "blue-green") == 0;
+}
+
+/* BlueGreen (shoal extension): Promote and Grace, and the replicated services it needs. */
+static int check_bluegreen(const struct svc_spec *spec, struct shoal_err *err)
+{
+	static const char *const promotes[] = {"auto", "manual", NULL};
+
+	if (spec->bluegreen.promote != NULL && spec->bluegreen.promote[0] != '\0' &&
+	    !one_of(spec->bluegreen.promote, promotes))
+		return shoal_errf(err, SHOAL_EINVAL,
+				  "invalid BlueGreen.Promote \"%.32s\" (want auto or manual)",
+				  spec->bluegreen.promote);
+	if (spec->bluegreen.grace < 0)
+		return shoal_errf(err, SHOAL_EINVAL, "BlueGreen.Grace cannot be negative");
+	if (is_bluegreen(spec) && spec->mode == SVC_MODE_GLOBAL)
+		return shoal_errf(err, SHOAL_EINVAL,
+				  "blue-green deployments need a replicated service");
+	return 0;
+}
+
 static int check_health(const struct svc_task_spec *t, struct shoal_err *err)
 {
 	const char *names[] = {"Interval", "Timeout", "StartPeriod"};
@@ -405,6 +428,9 @@ static int check_spec(const struct store *st, const struct svc_spec *spec, const
 		return shoal_errf(err, SHOAL_EINVAL,
 				  "invalid UpdateStrategy \"%.32s\" (want rolling or blue-green)",
 				  spec->update_strategy);
+	rv = check_bluegreen(spec, err);
+	if (rv != 0)
+		return rv;
 	return check_endpoint(st, spec, self_id, err);
 }
 
@@ -587,6 +613,82 @@ static void clear_update_status(struct service_rec *s)
 	memset(&s->update_status, 0, sizeof s->update_status);
 }
 
+/* Replace @s's UpdateStatus. Returns 0 or -1 (out of memory). */
+static int set_update_status(struct service_rec *s, const char *state, const char *message,
+			     int64_t started_at, int64_t completed_at)
+{
+	clear_update_status(s);
+	s->update_status.state = strdup(state);
+	s->update_status.message = strdup(message);
+	s->update_status.started_at = started_at;
+	s->update_status.completed_at = completed_at;
+	return s->update_status.state != NULL && s->update_status.message != NULL ? 0 : -1;
+}
+
+/* Blue/green colors: the live one ("blue" when unset) and the other. */
+static const char *live_color(const struct service_rec *s)
+{
+	return s->deployment.live_color != NULL && s->deployment.live_color[0] != '\0'
+		   ? s->deployment.live_color
+		   : "blue";
+}
+
+static const char *other_color(const char *color)
+{
+	return strcmp(color, "blue") == 0 ? "green" : "blue";
+}
+
+static bool deployment_in(const struct service_rec *s, const char *const *states)
+{
+	return s->deployment.state != NULL && one_of(s->deployment.state, states);
+}
+
+/* A rollback of @cur ends its blue/green deployment at once: the old color
+ * still runs (its tasks are kept until the grace period ends). */
+static bool bluegreen_rollback(const struct service_rec *cur)
+{
+	static const char *const active[] = {"deploying", "ready", "promoted", NULL};
+
+	return is_bluegreen(&cur->spec) && deployment_in(cur, active);
+}
+
+/* Replace @s's Deployment fields; NULL leaves one as it is. Returns 0 or -1. */
+static int set_deployment(struct service_rec *s, const char *live, const char *state,
+			  const char *message)
+{
+	const char *in[] = {live, state, message};
+	char **field[] = {&s->deployment.live_color, &s->deployment.state, &s->deployment.message};
+
+	for (size_t i = 0; i < ARRAY_SIZE(in); i++) {
+		char *copy;
+		if (in[i] == NULL)
+			continue;
+		copy = strdup(in[i]);
+		if (copy == NULL)
+			return -1;
+		free(*field[i]);
+		*field[i] = copy;
+	}
+	return 0;
+}
+
+/* The rollback of a blue/green deployment (@s's specs already swapped): the
+ * color that served before the deployment serves again, no container starts. */
+static int set_bluegreen_rollback(struct service_rec *s, int64_t now, struct shoal_err *err)
+{
+	const char *live = live_color(s);
+	char message[96];
+
+	if (strcmp(s->deployment.state, "promoted") == 0)
+		live = other_color(live);
+	snprintf(message, sizeof(message), "rolled back by request: %s serves", live);
+	if (set_deployment(s, live, "rolled_back", message) != 0 ||
+	    set_update_status(s, "rollback_completed", "manually requested rollback", now, now) !=
+		0)
+		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+	return 0;
+}
+
 int api_service_update_command(const struct store *st, const char *ref, const char *version_text,
 			       const char *rollback, json_t *body, int64_t now, struct command *cmd,
 			       struct shoal_err *err)
@@ -622,11 +724,12 @@ int api_service_update_command(const struct store *st, const char *ref, const ch
 		spec = next.spec;
 		next.spec = next.previous_spec;
 		next.previous_spec = spec;
-		clear_update_status(&next);
-		next.update_status.state = strdup("rollback_started");
-		next.update_status.message = strdup("manually requested rollback");
-		next.update_status.started_at = now;
-		if (next.update_status.state == NULL || next.update_status.message == NULL) {
+		if (bluegreen_rollback(cur)) {
+			rv = set_bluegreen_rollback(&next, now, err);
+			if (rv != 0)
+				goto out;
+		} else if (set_update_status(&next, "rollback_started",
+					     "manually requested rollback", now, 0) != 0) {
 			rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -649,9 +752,26 @@ int api_service_update_command(const struct store *st, const char *ref, const ch
 			schema_free(&svc_spec_schema, &spec);
 			goto out;
 		}
-		schema_free(&svc_spec_schema, &next.previous_spec);
-		next.previous_spec = next.spec;
-		next.has_previous_spec = true;
+		/* The same spec again resumes a paused update (the status is
+		 * cleared) and keeps the spec to roll back to. */
+		if (schema_equal(&svc_spec_schema, &spec, &cur->spec)) {
+			schema_free(&svc_spec_schema, &next.spec);
+		} else {
+			schema_free(&svc_spec_schema, &next.previous_spec);
+			next.previous_spec = next.spec;
+			next.has_previous_spec = true;
+			/* A new spec while a set of the other color starts (or
+			 * waits for promotion): that set is dropped, the next
+			 * deployment starts from the live color. */
+			if (next.deployment.state != NULL &&
+			    (strcmp(next.deployment.state, "deploying") == 0 ||
+			     strcmp(next.deployment.state, "ready") == 0)) {
+				free(next.deployment.state);
+				free(next.deployment.message);
+				next.deployment.state = NULL;
+				next.deployment.message = NULL;
+			}
+		}
 		next.spec = spec;
 		clear_update_status(&next);
 	}
@@ -659,6 +779,40 @@ int api_service_update_command(const struct store *st, const char *ref, const ch
 	rv = set_endpoint(&next, err);
 	if (rv == 0)
 		rv = command_put(cmd, RECORD_SERVICES, version, &next, err);
+out:
+	service_rec_free(&next);
+	return rv;
+}
+
+int api_service_promote_command(const struct store *st, const char *ref, int64_t now,
+				struct command *cmd, struct shoal_err *err)
+{
+	static const char *const ready[] = {"ready", NULL};
+	const struct service_rec *cur = NULL;
+	struct service_rec next;
+	const char *to;
+	char message[96];
+	int rv;
+
+	rv = api_service_find(st, ref, &cur, err);
+	if (rv != 0)
+		return rv;
+	to = other_color(live_color(cur));
+	if (!deployment_in(cur, ready))
+		return shoal_errf(err, SHOAL_EINVAL,
+				  "service %s has no %s set ready to promote (deployment: %.32s)",
+				  cur->spec.name, to,
+				  cur->deployment.state != NULL ? cur->deployment.state : "none");
+	rv = schema_copy(&service_schema, &next, cur, err);
+	if (rv != 0)
+		return rv;
+	snprintf(message, sizeof(message), "traffic switched to %s by request", to);
+	if (set_deployment(&next, to, "promoted", message) != 0) {
+		rv = shoal_errf(err, SHOAL_ENOMEM, "out of memory");
+		goto out;
+	}
+	next.deployment.switched_at = now;
+	rv = command_put(cmd, RECORD_SERVICES, cur->meta.version, &next, err);
 out:
 	service_rec_free(&next);
 	return rv;

@@ -37,12 +37,26 @@ int api_service_create_command(const struct store *st, json_t *body, const char 
  * the body's spec replaces the service's (read over Docker's defaults, as a
  * create's), the old one becomes PreviousSpec. @rollback "previous" swaps
  * back to PreviousSpec instead and ignores @body (Docker's server-side
- * rollback); NULL or "" for a plain update. Mode kind and name cannot
- * change. A version other than the service's current one is "update out of
- * sequence" (409), as for nodes. */
+ * rollback); NULL or "" for a plain update. A blue-green service whose
+ * Deployment.State is "deploying", "ready" or "promoted" rolls back at once:
+ * the color that served before serves (LiveColor flips back when
+ * "promoted"), Deployment.State "rolled_back", UpdateStatus
+ * "rollback_completed"; the updater then stops the other color's tasks.
+ * Mode kind and name cannot change. A version other than the service's current one is "update out
+ * of sequence" (409), as for nodes. */
 int api_service_update_command(const struct store *st, const char *ref, const char *version_text,
 			       const char *rollback, json_t *body, int64_t now, struct command *cmd,
 			       struct shoal_err *err);
+
+/* POST /services/{@ref}/promote (shoal extension): a blue/green deployment
+ * whose Deployment.State is "ready" (the new color's set runs, Promote
+ * "manual") switches traffic at once: LiveColor becomes the other color,
+ * State "promoted", SwitchedAt @now, Message "traffic switched to green by
+ * request". Any other state is SHOAL_EINVAL (400): "service web has no green
+ * set ready to promote (deployment: deploying)" ("none" when unset). The
+ * PUT expects the service's current version. */
+int api_service_promote_command(const struct store *st, const char *ref, int64_t now,
+				struct command *cmd, struct shoal_err *err);
 
 /* DELETE /services/{@ref}: the service's DELETE at its current version (its
  * tasks are the orchestrator's to remove). */

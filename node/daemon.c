@@ -22,6 +22,7 @@
 #include "node/api_svc_logs.h"
 #include "node/dispatch.h"
 #include "node/http_server.h"
+#include "node/node_mesh.h"
 #include "node/swarm.h"
 #include "runtime/container.h"
 #include "runtime/image_store.h"
@@ -43,8 +44,9 @@ struct daemon_opts {
 	unsigned election_ms;
 	unsigned heartbeat_ms;
 	unsigned snapshot_interval;
-	const char *bridge; /* -b/--bridge: NETW_DEFAULT_BRIDGE, or "none" */
-	const char *bip;    /* --bip: gateway/prefix of the bridge */
+	const char *bridge;	  /* -b/--bridge: NETW_DEFAULT_BRIDGE, or "none" */
+	const char *bip;	  /* --bip: gateway/prefix of the bridge */
+	const char *ingress_addr; /* --ingress-addr: where published ports listen */
 
 	const char *insecure[MAX_INSECURE]; /* --insecure-registry */
 	size_t n_insecure;
@@ -64,6 +66,7 @@ struct daemon {
 	struct dispatch *dispatch;     /* leader loops, assignment sets, reports */
 	struct task_logs *task_logs;   /* this node's task logs, for managers */
 	struct svc_logs *svc_logs;     /* a manager's service logs streams */
+	struct node_mesh *mesh;	       /* the routing mesh's part on this node */
 	struct http_server *http;
 	struct api *api;
 	bool stopping;
@@ -85,7 +88,10 @@ static void usage(FILE *out)
 		"                              Default address advertised to other nodes\n"
 		"      --runtime runc|process  Container runtime (default runc)\n"
 		"  -b, --bridge NAME           Bridge for containers, or none (default %s)\n"
-		"      --bip CIDR              The bridge's address and prefix (default %s)\n"
+		"      --bip CIDR              The bridge's address and prefix outside a swarm "
+		"(default %s)\n"
+		"      --ingress-addr IP       Address published ports listen on (default "
+		"0.0.0.0)\n"
 		"      --hostname NAME         Hostname reported for this node (default: the "
 		"system's)\n"
 		"      --log-level LEVEL       debug, info, warn, error, fatal (default info)\n"
@@ -143,7 +149,8 @@ static int parse_flags(int argc, char **argv, struct daemon_opts *o)
 		OPT_HEARTBEAT,
 		OPT_SNAPSHOT,
 		OPT_INSECURE,
-		OPT_BIP
+		OPT_BIP,
+		OPT_INGRESS
 	};
 	static const struct option longopts[] = {
 	    {"state-dir", required_argument, NULL, OPT_STATE},
@@ -160,6 +167,7 @@ static int parse_flags(int argc, char **argv, struct daemon_opts *o)
 	    {"insecure-registry", required_argument, NULL, OPT_INSECURE},
 	    {"bridge", required_argument, NULL, 'b'},
 	    {"bip", required_argument, NULL, OPT_BIP},
+	    {"ingress-addr", required_argument, NULL, OPT_INGRESS},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -251,6 +259,9 @@ static int parse_flags(int argc, char **argv, struct daemon_opts *o)
 		case OPT_BIP:
 			o->bip = optarg;
 			break;
+		case OPT_INGRESS:
+			o->ingress_addr = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 2;
@@ -300,15 +311,23 @@ static void swarm_closed(void *arg)
 	ctr_close(d->containers, containers_closed, d);
 }
 
+static void mesh_closed(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->mesh = NULL;
+	if (d->swarm != NULL)
+		swarm_close(d->swarm, swarm_closed, d);
+	else
+		swarm_closed(d);
+}
+
 static void agent_closed(void *arg)
 {
 	struct daemon *d = arg;
 
 	d->agent = NULL;
-	if (d->swarm != NULL)
-		swarm_close(d->swarm, swarm_closed, d);
-	else
-		swarm_closed(d);
+	node_mesh_close(d->mesh, mesh_closed, d);
 }
 
 static void dispatch_closed(void *arg)
@@ -370,15 +389,25 @@ static int open_services(struct daemon *d, struct shoal_err *err)
 	struct agent_config acfg;
 	int rv;
 
+	bool net = strcmp(d->opts.runtime, "runc") == 0 && strcmp(d->opts.bridge, "none") != 0;
+
 	rv = task_logs_new(&d->task_logs, &d->loop, d->containers, err);
 	if (rv == 0)
 		rv = svc_logs_new(&d->svc_logs, &d->loop, d->swarm, d->task_logs, err);
 	if (rv != 0)
 		return rv;
+	snprintf(path, sizeof(path), "%s/agent", d->opts.state_dir);
+	rv = node_mesh_open(&d->loop, net ? d->containers : NULL, path, d->opts.ingress_addr,
+			    &d->mesh, err);
+	if (rv != 0) {
+		shoal_err_wrap(err, "restore the routing mesh");
+		return rv;
+	}
 	memset(&dcfg, 0, sizeof(dcfg));
 	dcfg.loop = &d->loop;
 	dcfg.swarm = d->swarm;
 	dcfg.logs = d->task_logs;
+	dcfg.mesh = d->mesh;
 	rv = dispatch_start(&d->dispatch, &dcfg, err);
 	if (rv != 0)
 		return rv;
@@ -391,6 +420,7 @@ static int open_services(struct daemon *d, struct shoal_err *err)
 	acfg.images = d->images;
 	acfg.report = dispatch_agent_report;
 	acfg.arg = d->dispatch;
+	acfg.mesh = d->mesh;
 	rv = agent_open(&acfg, &d->agent, err);
 	if (rv != 0) {
 		shoal_err_wrap(err, "resume this node's tasks");

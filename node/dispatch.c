@@ -2,6 +2,7 @@
  * reports. */
 #include "node/dispatch.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,13 @@
 #include "lib/id.h"
 #include "lib/log.h"
 #include "node/command.h"
+#include "node/mesh_table.h"
+#include "node/node_mesh.h"
 #include "node/orchestrator.h"
 #include "node/records_svc.h"
 #include "node/scheduler.h"
 #include "node/store.h"
+#include "node/updater.h"
 
 #define NUDGE_PREFIX	"a."
 #define CALL_TIMEOUT_MS 5000
@@ -34,6 +38,8 @@ struct dispatch {
 	struct swarm *swarm;
 	struct agent *agent;
 	struct task_logs *logs;
+	struct node_mesh *mesh;
+	bool mesh_applied; /* a swarm's table was applied: undo it on leaving */
 	uv_timer_t tick;
 	bool closing;
 	int pending; /* proposals and calls in flight, and the timer until closed */
@@ -54,8 +60,10 @@ struct dispatch {
 	uint64_t nudged_index;
 
 	/* This node's agent. */
-	uint64_t wanted_version; /* the newest nudge for us */
-	uint64_t applied_fp;	 /* fingerprint of the set last handed to the agent */
+	uint64_t wanted_version;  /* the newest nudge for us */
+	uint64_t fetched_version; /* the newest set a manager answered */
+	uint64_t applied_fp;	  /* fingerprint of the set last handed to the agent */
+	uint64_t local_index;	  /* the store index assign_local() last looked at */
 	uint64_t last_poll_ms;
 	bool fetching;
 };
@@ -181,6 +189,18 @@ static void reconcile(struct dispatch *d, const struct store *st)
 	    (d->next_ns == 0 || now < d->next_ns))
 		return;
 	d->liveness = live;
+	command_init(&cmd);
+	rv = mesh_subnets_run(st, &cmd, &err);
+	if (rv < 0) {
+		log_warn("dispatch", "subnets: %s", err.msg);
+	} else if (rv > 0 && cmd.n_ops == 0) {
+		log_warn("dispatch", "%d node(s) without a container subnet: all %u are taken", rv,
+			 MESH_POOL_MAX);
+	}
+	rv = propose(d, &cmd);
+	command_free(&cmd);
+	if (rv != 0)
+		return;
 	memset(&oenv, 0, sizeof(oenv));
 	oenv.now_ns = now;
 	oenv.node_up = node_up;
@@ -188,12 +208,24 @@ static void reconcile(struct dispatch *d, const struct store *st)
 	oenv.arg = d;
 	oenv.history_limit = cl != NULL ? cl->spec.orchestration.task_history_retention_limit : 5;
 	command_init(&cmd);
+	if (updater_run(st, &oenv, &cmd, &next, &err) != 0) {
+		log_warn("dispatch", "updater: %s", err.msg);
+		command_free(&cmd);
+		return;
+	}
+	d->next_ns = next;
+	rv = propose(d, &cmd);
+	command_free(&cmd);
+	if (rv != 0)
+		return; /* proposed, or failed: the orchestrator waits for the next pass */
+	command_init(&cmd);
 	if (orchestrator_run(st, &oenv, &cmd, &next, &err) != 0) {
 		log_warn("dispatch", "orchestrator: %s", err.msg);
 		command_free(&cmd);
 		return;
 	}
-	d->next_ns = next;
+	if (next != 0 && (d->next_ns == 0 || next < d->next_ns))
+		d->next_ns = next;
 	rv = propose(d, &cmd);
 	command_free(&cmd);
 	if (rv != 0)
@@ -216,12 +248,14 @@ static void reconcile(struct dispatch *d, const struct store *st)
 /* ---- assignment versions ---- */
 
 /* A fingerprint of @node's set: FNV-1a over its tasks' ids and versions
- * (the store keeps them sorted by id). It changes when a task of the node is
- * written or deleted. A set's version is the store's index when its
- * fingerprint last changed, so versions only go up, deletions included. */
-static uint64_t set_fp(const struct store *st, const char *node)
+ * (the store keeps them sorted by id), from @mesh_fp (mesh_table_fp(): the
+ * routing mesh's table comes with every set). It changes when a task of the
+ * node is written or deleted, or the mesh changes. A set's version is the
+ * store's index when its fingerprint last changed, so versions only go up,
+ * deletions included. */
+static uint64_t set_fp(const struct store *st, const char *node, uint64_t mesh_fp)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = mesh_fp;
 
 	for (size_t i = 0; i < store_count(st, RECORD_TASKS); i++) {
 		const struct task_rec *t = store_at(st, RECORD_TASKS, i);
@@ -261,12 +295,15 @@ static void nudge_sets(struct dispatch *d, const struct store *st)
 	uint64_t index = store_last_index(st);
 	char key[ID_LEN + 8];
 
+	uint64_t mesh_fp;
+
 	if (index == d->nudged_index)
 		return;
 	d->nudged_index = index;
+	mesh_fp = mesh_table_fp(st);
 	for (size_t i = 0; i < store_count(st, RECORD_NODES); i++) {
 		const struct node_rec *n = store_at(st, RECORD_NODES, i);
-		uint64_t fp = set_fp(st, n->meta.id);
+		uint64_t fp = set_fp(st, n->meta.id, mesh_fp);
 		struct node_version *nv = version_slot(d, n->meta.id);
 
 		if (nv == NULL || (nv->version != 0 && fp == nv->fp))
@@ -296,19 +333,38 @@ static const struct task_rec **node_tasks(const struct store *st, const char *no
 	return v;
 }
 
+/* The routing mesh's table that came with a set, applied before the set. */
+static void apply_mesh(struct dispatch *d, const struct mesh_table *t)
+{
+	struct shoal_err err;
+
+	if (d->mesh == NULL)
+		return;
+	d->mesh_applied = true;
+	node_mesh_apply(d->mesh, t, &err); /* it logs what failed */
+}
+
 /* A manager's own agent reads its set from the local store. */
 static void assign_local(struct dispatch *d, const struct store *st)
 {
 	const char *self = swarm_node_id(d->swarm);
 	const struct task_rec **tasks;
+	struct mesh_table table;
 	struct shoal_err err;
-	uint64_t v = store_last_index(st), fp = set_fp(st, self);
+	uint64_t v = store_last_index(st), fp;
 	size_t n = 0;
 
-	if (d->agent == NULL || v <= agent_version(d->agent) ||
-	    (fp == d->applied_fp && agent_version(d->agent) != 0))
+	if (d->agent == NULL || v <= agent_version(d->agent) || v == d->local_index)
+		return;
+	d->local_index = v; /* the fingerprints are computed once per index */
+	fp = set_fp(st, self, mesh_table_fp(st));
+	if (fp == d->applied_fp && agent_version(d->agent) != 0)
 		return;
 	d->applied_fp = fp;
+	if (mesh_table_build(st, self, &table, &err) == 0) {
+		apply_mesh(d, &table);
+		mesh_table_free(&table);
+	}
 	tasks = node_tasks(st, self, &n);
 	if (tasks == NULL)
 		return;
@@ -319,25 +375,33 @@ static void assign_local(struct dispatch *d, const struct store *st)
 
 /* ---- the wire: assignment sets and reports ---- */
 
-/* [version, [task...]] */
+/* [version, [task...], mesh table] */
 static int encode_set(const struct store *st, const char *node, msgpack_sbuffer *sb)
 {
 	msgpack_packer pk;
 	const struct task_rec **tasks;
+	struct mesh_table table;
 	size_t n = 0;
 	int rv = 0;
 
-	tasks = node_tasks(st, node, &n);
-	if (tasks == NULL)
+	if (mesh_table_build(st, node, &table, NULL) != 0)
 		return SHOAL_ENOMEM;
+	tasks = node_tasks(st, node, &n);
+	if (tasks == NULL) {
+		mesh_table_free(&table);
+		return SHOAL_ENOMEM;
+	}
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	if (msgpack_pack_array(&pk, 2) != 0 ||
+	if (msgpack_pack_array(&pk, 3) != 0 ||
 	    msgpack_pack_uint64(&pk, store_last_index(st)) != 0 ||
 	    msgpack_pack_array(&pk, (uint32_t)n) != 0)
 		rv = SHOAL_ENOMEM;
 	for (size_t i = 0; rv == 0 && i < n; i++)
 		rv = schema_pack(&task_schema, tasks[i], &pk);
+	if (rv == 0)
+		rv = mesh_table_pack(&table, &pk);
 	free(tasks);
+	mesh_table_free(&table);
 	return rv;
 }
 
@@ -351,7 +415,7 @@ static void free_tasks(struct task_rec **tasks, size_t n)
 }
 
 static int decode_set(const void *body, size_t len, uint64_t *version, struct task_rec ***out,
-		      size_t *n_out, struct shoal_err *err)
+		      size_t *n_out, struct mesh_table *mesh, struct shoal_err *err)
 {
 	msgpack_unpacked up;
 	const msgpack_object *o, *list;
@@ -359,16 +423,24 @@ static int decode_set(const void *body, size_t len, uint64_t *version, struct ta
 	size_t n = 0;
 	int rv;
 
+	memset(mesh, 0, sizeof(*mesh));
 	msgpack_unpacked_init(&up);
 	rv = schema_msgpack_parse(body, len, &up, err);
 	if (rv != 0)
 		goto out;
 	o = &up.data;
-	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2 ||
+	/* [version, [task...]] from a shoal before the mesh: no table. */
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 2 || o->via.array.size > 3 ||
 	    o->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    o->via.array.ptr[1].type != MSGPACK_OBJECT_ARRAY) {
-		rv = shoal_errf(err, SHOAL_EPROTO, "an assignment set is [version, [task...]]");
+		rv = shoal_errf(err, SHOAL_EPROTO,
+				"an assignment set is [version, [task...], mesh table]");
 		goto out;
+	}
+	if (o->via.array.size == 3) {
+		rv = mesh_table_unpack(&o->via.array.ptr[2], mesh, err);
+		if (rv != 0)
+			goto out;
 	}
 	*version = o->via.array.ptr[0].via.u64;
 	list = &o->via.array.ptr[1];
@@ -401,11 +473,13 @@ static int decode_set(const void *body, size_t len, uint64_t *version, struct ta
 out:
 	if (tasks != NULL)
 		free_tasks(tasks, n);
+	if (rv != 0)
+		mesh_table_free(mesh);
 	msgpack_unpacked_destroy(&up);
 	return rv;
 }
 
-/* Reports: [[id, state, message, err, container id, pid, exit code, ts]...] */
+/* Reports: [[id, state, message, err, container id, pid, exit code, ts, addr]...] */
 static int encode_reports(const struct agent_report *r, size_t n, msgpack_sbuffer *sb)
 {
 	msgpack_packer pk;
@@ -416,7 +490,7 @@ static int encode_reports(const struct agent_report *r, size_t n, msgpack_sbuffe
 	for (size_t i = 0; rv == 0 && i < n; i++) {
 		const char *s[4] = {r[i].task_id, r[i].message, r[i].err, r[i].container_id};
 
-		rv = msgpack_pack_array(&pk, 8);
+		rv = msgpack_pack_array(&pk, 9);
 		for (int k = 0; rv == 0 && k < 4; k++) {
 			size_t len = strlen(s[k]);
 
@@ -428,6 +502,12 @@ static int encode_reports(const struct agent_report *r, size_t n, msgpack_sbuffe
 			rv = msgpack_pack_int64(&pk, r[i].pid) |
 			     msgpack_pack_int64(&pk, r[i].exit_code) |
 			     msgpack_pack_int64(&pk, r[i].timestamp);
+		if (rv == 0) {
+			size_t len = strlen(r[i].addr);
+
+			rv =
+			    msgpack_pack_str(&pk, len) | msgpack_pack_str_body(&pk, r[i].addr, len);
+		}
 	}
 	return rv == 0 ? 0 : SHOAL_ENOMEM;
 }
@@ -463,8 +543,10 @@ static int decode_reports(const void *body, size_t len, struct agent_report **ou
 		const msgpack_object *e = &up.data.via.array.ptr[i];
 		const msgpack_object *f;
 
-		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 8) {
-			rv = shoal_errf(err, SHOAL_EPROTO, "a task report has 8 fields");
+		/* 8 fields: from a shoal before the mesh, no address. */
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size < 8 ||
+		    e->via.array.size > 9) {
+			rv = shoal_errf(err, SHOAL_EPROTO, "a task report has 8 or 9 fields");
 			break;
 		}
 		f = e->via.array.ptr;
@@ -478,7 +560,11 @@ static int decode_reports(const void *body, size_t len, struct agent_report **ou
 		    (f[6].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
 		     f[6].type != MSGPACK_OBJECT_NEGATIVE_INTEGER) ||
 		    (f[7].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
-		     f[7].type != MSGPACK_OBJECT_NEGATIVE_INTEGER)) {
+		     f[7].type != MSGPACK_OBJECT_NEGATIVE_INTEGER) ||
+		    (e->via.array.size == 9 &&
+		     copy_str(&f[8], r[i].addr, sizeof(r[i].addr)) != 0) ||
+		    (r[i].addr[0] != '\0' &&
+		     inet_pton(AF_INET, r[i].addr, &(struct in_addr){0}) != 1)) {
 			rv = shoal_errf(err, SHOAL_EPROTO, "a task report's fields are malformed");
 			break;
 		}
@@ -495,6 +581,25 @@ static int decode_reports(const void *body, size_t len, struct agent_report **ou
 	*out = r;
 	*n_out = n;
 	return 0;
+}
+
+/* Whether @addr lies in @node's container subnet: a node only announces
+ * endpoints on its own subnet (or the mesh would send traffic anywhere it
+ * says). A node without a subnet yet announces none. */
+static bool in_subnet(const struct store *st, const char *node, const char *addr)
+{
+	const struct node_rec *n = store_node_get(st, node);
+	unsigned a, b, c, d, len;
+	struct in_addr ip, net;
+	char end;
+
+	if (n == NULL || n->subnet == NULL ||
+	    sscanf(n->subnet, "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &len, &end) != 5 || len < 8 ||
+	    len > 30 || a > 255 || b > 255 || c > 255 || d > 255 ||
+	    inet_pton(AF_INET, addr, &ip) != 1)
+		return false;
+	net.s_addr = htonl(a << 24 | b << 16 | c << 8 | d);
+	return ((ntohl(ip.s_addr) ^ ntohl(net.s_addr)) >> (32 - len)) == 0;
 }
 
 /* The writes for @reports from node @node: a task only moves forward, and
@@ -528,6 +633,11 @@ static int reports_command(const struct store *st, const char *node,
 		    r->container_id[0] != '\0' ? strdup(r->container_id) : NULL;
 		copy.status.container_status.pid = r->pid;
 		copy.status.container_status.exit_code = r->exit_code;
+		if (r->state == TASK_RUNNING && r->addr[0] != '\0' &&
+		    in_subnet(st, node, r->addr)) {
+			free(copy.addr);
+			copy.addr = strdup(r->addr);
+		}
 		copy.meta.updated_at = r->timestamp;
 		rv = copy.status.message == NULL
 			 ? shoal_errf(err, SHOAL_ENOMEM, "out of memory")
@@ -731,6 +841,7 @@ static void set_answered(void *arg, int status, const struct shoal_err *rerr, co
 {
 	struct dispatch *d = arg;
 	struct task_rec **tasks = NULL;
+	struct mesh_table mesh;
 	struct shoal_err err;
 	uint64_t version = 0;
 	size_t n = 0;
@@ -742,7 +853,7 @@ static void set_answered(void *arg, int status, const struct shoal_err *rerr, co
 	}
 	if (status != 0) {
 		log_debug("dispatch", "assignments: %s", rerr->msg);
-	} else if (decode_set(body, len, &version, &tasks, &n, &err) != 0) {
+	} else if (decode_set(body, len, &version, &tasks, &n, &mesh, &err) != 0) {
 		log_warn("dispatch", "assignments from the manager: %s", err.msg);
 	} else {
 		uint64_t fp = tasks_fp((const struct task_rec *const *)tasks, n);
@@ -751,6 +862,11 @@ static void set_answered(void *arg, int status, const struct shoal_err *rerr, co
 		 * next poll asks again. */
 		if (d->wanted_version > version)
 			d->wanted_version = version;
+		if (version > d->fetched_version)
+			d->fetched_version = version;
+		if (version >= agent_version(d->agent))
+			apply_mesh(d, &mesh);
+		mesh_table_free(&mesh);
 		if (version > agent_version(d->agent) &&
 		    (fp != d->applied_fp || agent_version(d->agent) == 0)) {
 			d->applied_fp = fp;
@@ -827,9 +943,14 @@ static void tick(uv_timer_t *t)
 		/* Not in a swarm: no tasks here, and nothing of the last one's
 		 * versions applies to the next. */
 		d->wanted_version = 0;
+		d->fetched_version = 0;
 		d->applied_fp = 0;
 		if (d->agent != NULL && agent_version(d->agent) > 0)
 			agent_leave(d->agent);
+		if (d->mesh != NULL && d->mesh_applied) {
+			d->mesh_applied = false;
+			node_mesh_leave(d->mesh);
+		}
 		return;
 	}
 	if (swarm_state(d->swarm) != SWARM_ACTIVE)
@@ -861,7 +982,8 @@ static void tick(uv_timer_t *t)
 		}
 		assign_local(d, st);
 	} else if (uv_now(d->loop) - d->last_poll_ms >= DISPATCH_POLL_MS ||
-		   (d->agent != NULL && d->wanted_version > agent_version(d->agent))) {
+		   (d->agent != NULL && d->wanted_version > agent_version(d->agent) &&
+		    d->wanted_version > d->fetched_version)) {
 		fetch_set(d);
 	}
 }
@@ -877,6 +999,7 @@ int dispatch_start(struct dispatch **out, const struct dispatch_config *cfg, str
 	d->swarm = cfg->swarm;
 	d->agent = cfg->agent;
 	d->logs = cfg->logs;
+	d->mesh = cfg->mesh;
 	memset(&hooks, 0, sizeof(hooks));
 	hooks.methods[0] = (struct rpc_method){"assignments", m_assignments};
 	hooks.methods[1] = (struct rpc_method){"task_status", m_task_status};

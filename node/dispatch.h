@@ -9,6 +9,7 @@
 
 #include "lib/err.h"
 #include "node/agent.h"
+#include "node/node_mesh.h"
 #include "node/swarm.h"
 #include "node/task_logs.h"
 
@@ -43,6 +44,7 @@ struct dispatch_config {
 	struct swarm *swarm;
 	struct agent *agent;	/* this node's */
 	struct task_logs *logs; /* this node's task logs, served to managers (RPC "task_logs") */
+	struct node_mesh *mesh; /* this node's routing mesh: the table of each set goes there */
 };
 
 /* Install the swarm hooks (RPC methods, nudges) and start the tick. */

@@ -5,13 +5,20 @@
  *   RUNNING  a task desired running has not ended (the best one is kept);
  *   WAITING  its newest task ended and will be restarted once Delay passed;
  *   REFILL   it needs a new task now (restart due, or its node was lost);
+ *   STOPPING nothing runs there but a task told to shut down is still stopping
+ *            on a node that is fine: the slot is refilled once it stopped
+ *            (an update's stop-first order);
  *   DEAD     its newest task ended after the service's last change and the
  *            restart policy said no: left alone until the service changes;
  *   EMPTY    nothing wants to run there.
- * Slots RUNNING, WAITING, REFILL and DEAD are occupied; a replicated service
- * drops DEAD slots, then the highest, down to Replicas, and fills the lowest
- * free slot numbers up to it. Scale-down sets desired state remove (as
- * swarmkit does), so a task is deleted once stopped and its slot is free. */
+ * Slots RUNNING, WAITING, REFILL, STOPPING and DEAD are occupied; a replicated
+ * service drops DEAD slots, then the highest, down to Replicas, and fills the
+ * lowest free slot numbers up to it. Scale-down sets desired state remove (as
+ * swarmkit does), so a task is deleted once stopped and its slot is free.
+ *
+ * Only tasks of the service's live color are taken this way; the others
+ * belong to the updater's blue/green deployment (node/updater.c) and are only
+ * reaped here. */
 #include "node/orchestrator.h"
 
 #include <stdlib.h>
@@ -19,8 +26,9 @@
 
 #include "node/records_svc.h"
 #include "node/scheduler.h"
+#include "node/updater.h"
 
-enum slot_kind { SLOT_EMPTY, SLOT_RUNNING, SLOT_WAITING, SLOT_REFILL, SLOT_DEAD };
+enum slot_kind { SLOT_EMPTY, SLOT_RUNNING, SLOT_WAITING, SLOT_REFILL, SLOT_STOPPING, SLOT_DEAD };
 
 /* One existing task and what this pass makes of it. */
 struct ent {
@@ -51,6 +59,7 @@ struct orch {
 	const struct orch_env *env;
 	struct ent *ents; /* store (id) order */
 	struct ent **sorted;
+	struct ent **live, **other; /* one service's tasks of its live color, of others */
 	size_t n;
 	struct new_task *news;
 	size_t n_news, cap_news;
@@ -156,6 +165,27 @@ static bool dead(const struct service_rec *svc, const struct ent *last)
 	       ended(st) && last->t->status.timestamp >= svc->meta.updated_at;
 }
 
+static bool newer(const struct ent *a, const struct ent *b)
+{
+	if (a->t->meta.created_at != b->t->meta.created_at)
+		return a->t->meta.created_at > b->t->meta.created_at;
+	return strcmp(a->t->meta.id, b->t->meta.id) > 0;
+}
+
+/* A task of @sl told to shut down is still stopping on a node that is fine. */
+static bool stopping(const struct orch *o, const struct slot *sl)
+{
+	for (size_t i = 0; i < sl->n; i++) {
+		const struct ent *e = sl->g[i];
+		enum task_state st = e->t->status.state;
+
+		if (e->desired == TASK_SHUTDOWN && !ended(st) && st >= TASK_ASSIGNED &&
+		    node_ok(o, e->t->node_id))
+			return true;
+	}
+	return false;
+}
+
 /* Decide what slot @sl needs. @can_run: its node may keep tasks (always for
  * replicated, whose lost nodes are checked per task); @can_create: it may get
  * a new one; @replicated: a task on a lost node is replaced. */
@@ -177,19 +207,26 @@ static void tend(struct orch *o, const struct service_rec *svc, struct slot *sl,
 			lost = true;
 		}
 	}
-	/* Keep the most advanced running task, the newest among equals. */
+	/* Keep the most advanced running task, the newest among equals. A newer
+	 * clean one still starting beside a running dirty keeper is spared (an
+	 * update's start-first order): once it runs too, it is kept and the old
+	 * one goes. A dirty one is not (a rollback made it so). */
 	for (size_t i = 0; i < sl->n; i++) {
-		struct ent *e = sl->g[i];
+		struct ent *e = sl->g[i], *k = sl->keeper;
 
-		if (!runnable(e))
+		if (runnable(e) && (k == NULL || e->t->status.state > k->t->status.state ||
+				    (e->t->status.state == k->t->status.state && newer(e, k))))
+			sl->keeper = e;
+	}
+	for (size_t i = 0; i < sl->n; i++) {
+		struct ent *e = sl->g[i], *k = sl->keeper;
+
+		if (!runnable(e) || e == k)
 			continue;
-		if (sl->keeper != NULL && e->t->status.state < sl->keeper->t->status.state) {
-			e->desired = TASK_SHUTDOWN;
+		if (k->t->status.state == TASK_RUNNING && e->t->status.state < TASK_RUNNING &&
+		    newer(e, k) && updater_task_clean(svc, e->t) && !updater_task_clean(svc, k->t))
 			continue;
-		}
-		if (sl->keeper != NULL)
-			sl->keeper->desired = TASK_SHUTDOWN;
-		sl->keeper = e;
+		e->desired = TASK_SHUTDOWN;
 	}
 	for (size_t i = 0; i < sl->n; i++) {
 		struct ent *e = sl->g[i];
@@ -203,6 +240,8 @@ static void tend(struct orch *o, const struct service_rec *svc, struct slot *sl,
 
 	if (sl->keeper != NULL) {
 		sl->kind = SLOT_RUNNING;
+	} else if (stopping(o, sl)) {
+		sl->kind = SLOT_STOPPING; /* refilled once that task stopped */
 	} else if (lost) {
 		sl->kind = SLOT_REFILL;
 	} else if (sl->fresh != NULL) {
@@ -428,6 +467,36 @@ out:
 	return rv;
 }
 
+/* One service's tasks @g[0..n): those of its live color are kept, the others
+ * (a blue/green deployment's, the updater's) only have their history reaped. */
+static int service(struct orch *o, const struct service_rec *svc, struct ent **g, size_t n,
+		   struct shoal_err *err)
+{
+	const char *live = updater_live_color(svc);
+	size_t n_live = 0, n_other = 0;
+	bool by_node = svc->spec.mode == SVC_MODE_GLOBAL;
+	int rv;
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(updater_task_color(g[i]->t), live) == 0)
+			o->live[n_live++] = g[i];
+		else
+			o->other[n_other++] = g[i];
+	}
+	if (by_node)
+		rv = global(o, svc, o->live, n_live, err);
+	else
+		rv = replicated(o, svc, o->live, n_live, err);
+	if (rv != 0)
+		return rv;
+	rv = split(o, o->other, n_other, by_node, err);
+	if (rv != 0)
+		return rv;
+	for (size_t i = 0; i < o->n_slots; i++)
+		reap(&o->slots[i], history_keep(o, svc));
+	return 0;
+}
+
 /* Tasks desired remove go once nothing runs them any more. */
 static void remove_gone(struct orch *o)
 {
@@ -444,33 +513,51 @@ static void remove_gone(struct orch *o)
 	}
 }
 
-static int put_new(struct orch *o, const struct new_task *nt, struct command *out,
-		   struct shoal_err *err)
+const char *orchestrator_task_color(const struct service_rec *svc)
+{
+	const char *strategy = svc->spec.update_strategy;
+
+	if (svc->deployment.live_color != NULL ||
+	    (strategy != NULL && strcmp(strategy, "blue-green") == 0))
+		return updater_live_color(svc);
+	return NULL;
+}
+
+/* Records handed to command_put are copied, never written: borrow const strings. */
+static char *unconst(const char *s)
+{
+	return (char *)(uintptr_t)s;
+}
+
+int orchestrator_put_task(const struct orch_env *env, const struct service_rec *svc, uint64_t slot,
+			  const char *node_id, const char *color, struct command *out,
+			  struct shoal_err *err)
 {
 	char id[ORCH_ID_LEN + 1] = {0};
 	char msg[] = "created";
 	struct task_rec t;
 
-	o->env->new_id(o->env->arg, id);
+	env->new_id(env->arg, id);
 	if (!command_id_valid(id))
 		return shoal_errf(err, SHOAL_EINVAL, "the task id generator gave '%s', not an id",
 				  id);
 	memset(&t, 0, sizeof(t));
 	t.meta.id = id;
-	t.meta.created_at = o->env->now_ns;
-	t.meta.updated_at = o->env->now_ns;
-	t.spec = nt->svc->spec.task_template;
-	t.service_id = nt->svc->meta.id;
-	t.slot = nt->slot;
-	t.node_id = nt->node_id;
-	t.status.timestamp = o->env->now_ns;
+	t.meta.created_at = env->now_ns;
+	t.meta.updated_at = env->now_ns;
+	t.spec = svc->spec.task_template;
+	t.service_id = svc->meta.id;
+	t.slot = slot;
+	t.node_id = unconst(node_id);
+	t.color = unconst(color);
+	t.status.timestamp = env->now_ns;
 	t.status.state = TASK_NEW;
 	t.status.message = msg;
 	t.desired_state = TASK_RUNNING;
-	t.spec_version = nt->svc->meta.version;
+	t.spec_version = svc->meta.version;
 	/* The agent names containers "<service>.<slot>.<task id>" from it. */
-	struct schema_kv name = {"com.docker.swarm.service.name", nt->svc->spec.name};
-	if (nt->svc->spec.name != NULL) {
+	struct schema_kv name = {"com.docker.swarm.service.name", svc->spec.name};
+	if (svc->spec.name != NULL) {
 		t.labels.items = &name;
 		t.labels.n = 1;
 	}
@@ -486,7 +573,9 @@ static int emit(struct orch *o, struct command *out, struct shoal_err *err)
 	for (size_t i = 0; i < o->n_news; i++) {
 		if (out->n_ops >= COMMAND_MAX_OPS)
 			goto full;
-		rv = put_new(o, &o->news[i], out, err);
+		rv = orchestrator_put_task(o->env, o->news[i].svc, o->news[i].slot,
+					   o->news[i].node_id,
+					   orchestrator_task_color(o->news[i].svc), out, err);
 		if (rv != 0)
 			return rv;
 	}
@@ -524,7 +613,9 @@ static int run(struct orch *o, struct command *out, struct shoal_err *err)
 	o->n = store_count(o->s, RECORD_TASKS);
 	o->ents = calloc(o->n > 0 ? o->n : 1, sizeof(*o->ents));
 	o->sorted = calloc(o->n > 0 ? o->n : 1, sizeof(*o->sorted));
-	if (o->ents == NULL || o->sorted == NULL)
+	o->live = calloc(o->n > 0 ? o->n : 1, sizeof(*o->live));
+	o->other = calloc(o->n > 0 ? o->n : 1, sizeof(*o->other));
+	if (o->ents == NULL || o->sorted == NULL || o->live == NULL || o->other == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	for (size_t i = 0; i < o->n; i++) {
 		o->ents[i].t = store_at(o->s, RECORD_TASKS, i);
@@ -552,10 +643,7 @@ static int run(struct orch *o, struct command *out, struct shoal_err *err)
 					o->sorted[k]->desired = TASK_REMOVE;
 			continue;
 		}
-		if (svc->spec.mode == SVC_MODE_GLOBAL)
-			rv = global(o, svc, o->sorted + k, j - k, err);
-		else
-			rv = replicated(o, svc, o->sorted + k, j - k, err);
+		rv = service(o, svc, o->sorted + k, j - k, err);
 		if (rv != 0)
 			return rv;
 		k = j;
@@ -578,6 +666,8 @@ int orchestrator_run(const struct store *s, const struct orch_env *env, struct c
 	*next_ns = rv == 0 ? o.next_ns : 0;
 	free(o.slots);
 	free(o.news);
+	free(o.other);
+	free(o.live);
 	free(o.sorted);
 	free(o.ents);
 	return rv;

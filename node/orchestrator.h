@@ -9,6 +9,8 @@
 #include "node/command.h"
 #include "node/store.h"
 
+struct service_rec;
+
 #define ORCH_ID_LEN 25 /* ids from new_id: 25 characters of [0-9a-z], like lib/id.h */
 
 /* Everything from outside the store; orchestrator_run() reads no clock and
@@ -31,10 +33,23 @@ struct orch_env {
  * concurrent change conflicts instead of being lost; new tasks expect NEW.
  * The output is a function of the store and @env: same input, same command.
  *
+ * - Only a service's live tasks are kept: those whose Color ("blue" when
+ *   NULL) is its Deployment.LiveColor ("blue" when NULL). The others belong
+ *   to a blue/green deployment (node/updater.h): never restarted, scaled or
+ *   counted here; they get desired remove when their service is gone, and
+ *   their history is reaped per slot (per node) apart from the live tasks'.
  * - Replicated services keep slots 1..Replicas filled with a task desired
  *   running and not ended; a missing slot gets a new task (state new, desired
- *   running, the service's TaskTemplate and version, "created"). When more
- *   slots are filled than Replicas, the highest go (desired shutdown).
+ *   running, the service's TaskTemplate and version, "created", the color
+ *   orchestrator_task_color() gives). When more slots are filled than
+ *   Replicas, the highest go (desired remove).
+ * - Per slot the most advanced task is kept, the newest among equals, and the
+ *   others get desired shutdown; but a newer task not yet running beside a
+ *   running one is left alone (an update's start-first order): once it runs,
+ *   the old one goes.
+ * - A slot with no task kept but one desired shutdown still stopping (not
+ *   ended, assigned or later) on a node that is up and not drained is
+ *   occupied: its new task is made once that one stopped (stop-first).
  * - Global services keep one such task per node that is active, up and
  *   satisfies the placement constraints; a paused node keeps its task but gets
  *   none; tasks on other nodes get desired shutdown.
@@ -61,5 +76,20 @@ struct orch_env {
  * empty. */
 int orchestrator_run(const struct store *s, const struct orch_env *env, struct command *out,
 		     int64_t *next_ns, struct shoal_err *err);
+
+/* The color new tasks of @svc get: its live color once it deploys blue/green
+ * (UpdateStrategy "blue-green") or has switched colors (LiveColor set), else
+ * NULL. */
+const char *orchestrator_task_color(const struct service_rec *svc);
+
+/* Append to @out a PUT of a new task of @svc (expecting NEW): a fresh id from
+ * @env->new_id, state new at @env->now_ns with "created", desired running,
+ * the service's TaskTemplate and version, Slot @slot, NodeID @node_id (NULL:
+ * for the scheduler), Color @color (may be NULL), the service name label.
+ * Returns 0, SHOAL_EINVAL (new_id gave a bad id, or @out is full) or
+ * SHOAL_ENOMEM. */
+int orchestrator_put_task(const struct orch_env *env, const struct service_rec *svc, uint64_t slot,
+			  const char *node_id, const char *color, struct command *out,
+			  struct shoal_err *err);
 
 #endif

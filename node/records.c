@@ -97,6 +97,7 @@ static const struct schema_field node_fields[] = {
     SCHEMA_STRING_FIELD(N, manager_status.addr, "ManagerStatus.Addr", RO | OMIT),
     SCHEMA_U64_FIELD(N, raft_id, "RaftID", INTERNAL),
     SCHEMA_STRING_FIELD(N, cluster_addr, "ClusterAddr", INTERNAL),
+    SCHEMA_STRING_FIELD(N, subnet, "Subnet", RO | OMIT),
     SCHEMA_BYTES_FIELD(N, public_key, "PublicKey", INTERNAL),
 };
 #undef N

@@ -113,6 +113,9 @@ struct node_rec {
 	} manager_status;
 	uint64_t raft_id;   /* internal: the node's Raft server id (0: never a manager) */
 	char *cluster_addr; /* internal: "IP:port" of its cluster port (streams, gossip) */
+	/* Its task containers' subnet, "10.89.K.0/24", handed out by the leader
+	 * (node_subnet_pick()); shoal extension "Subnet". */
+	char *subnet;
 	struct schema_bytes public_key; /* internal: Ed25519 identity key, 32 bytes */
 };
 

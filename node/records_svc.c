@@ -137,6 +137,8 @@ static const struct schema_field spec_fields[] = {
     SCHEMA_STRING_FIELD(S, endpoint_spec.mode, "EndpointSpec.Mode", OMIT),
     SCHEMA_LIST_FIELD(S, endpoint_spec.ports, "EndpointSpec.Ports", OMIT, &svc_port_schema),
     SCHEMA_STRING_FIELD(S, update_strategy, "UpdateStrategy", OMIT),
+    SCHEMA_STRING_FIELD(S, bluegreen.promote, "BlueGreen.Promote", OMIT),
+    SCHEMA_I64_FIELD(S, bluegreen.grace, "BlueGreen.Grace", OMIT),
 };
 #undef S
 
@@ -161,6 +163,10 @@ static const struct schema_field service_fields[] = {
     SCHEMA_TIME_FIELD(V, update_status.started_at, "UpdateStatus.StartedAt", RO | OMIT),
     SCHEMA_TIME_FIELD(V, update_status.completed_at, "UpdateStatus.CompletedAt", RO | OMIT),
     SCHEMA_STRING_FIELD(V, update_status.message, "UpdateStatus.Message", RO | OMIT),
+    SCHEMA_STRING_FIELD(V, deployment.live_color, "Deployment.LiveColor", RO | OMIT),
+    SCHEMA_STRING_FIELD(V, deployment.state, "Deployment.State", RO | OMIT),
+    SCHEMA_TIME_FIELD(V, deployment.switched_at, "Deployment.SwitchedAt", RO | OMIT),
+    SCHEMA_STRING_FIELD(V, deployment.message, "Deployment.Message", RO | OMIT),
 };
 #undef V
 
@@ -203,6 +209,7 @@ static const struct schema_field task_fields[] = {
     SCHEMA_ENUM_FIELD(K, desired_state, "DesiredState", RO, task_state_names),
     SCHEMA_U64_FIELD(K, spec_version, "SpecVersion", INTERNAL),
     SCHEMA_STRING_FIELD(K, color, "Color", RO | OMIT),
+    SCHEMA_STRING_FIELD(K, addr, "Address", RO | OMIT),
 };
 #undef K
 

@@ -104,9 +104,16 @@ struct svc_spec {
 		char *mode;		  /* "vip" */
 		struct schema_list ports; /* struct svc_port */
 	} endpoint_spec;
-	/* shoal extensions (ignored by docker): blue/green, issue 6. */
+	/* shoal extensions (ignored by docker): blue/green. */
 	char *update_strategy; /* NULL or "rolling" (default), "blue-green" */
+	struct {
+		char *promote; /* NULL or "auto" (default), "manual" */
+		int64_t grace; /* ns blue is kept after the switch; 0: SVC_BLUEGREEN_GRACE */
+	} bluegreen;
 };
+
+/* Blue/green: how long the old color is kept after the switch by default. */
+#define SVC_BLUEGREEN_GRACE (60 * (int64_t)1000000000)
 
 /* Docker's Service object. */
 struct service_rec {
@@ -125,6 +132,17 @@ struct service_rec {
 		int64_t completed_at;
 		char *message;
 	} update_status;
+	/* Blue/green (shoal extension, "Deployment" in JSON). */
+	struct {
+		char *live_color; /* the color the routing mesh sends to; NULL: "blue" */
+		/* NULL: none; "deploying" (the other color's set is starting),
+		 * "ready" (it is healthy, waiting for `service promote`),
+		 * "promoted" (traffic switched; the old color kept until
+		 * switched_at + grace), "completed", "rolled_back", "failed". */
+		char *state;
+		int64_t switched_at;
+		char *message;
+	} deployment;
 };
 
 /* Docker's task states, in order: a task only moves forward. */
@@ -170,6 +188,7 @@ struct task_rec {
 	enum task_state desired_state; /* running, shutdown or remove */
 	uint64_t spec_version; /* the service's Version.Index the spec came from (internal) */
 	char *color;	       /* blue/green: "blue", "green" or NULL (shoal extension) */
+	char *addr; /* the container's IPv4 address, as the agent reported it (shoal extension) */
 };
 
 extern const struct schema svc_mount_schema;	     /* Mount */

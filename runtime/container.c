@@ -21,6 +21,7 @@
 #include "runtime/container_priv.h"
 #include "runtime/ctr_proc.h"
 #include "runtime/ctr_record.h"
+#include "runtime/netw_priv.h"
 #include "runtime/rootfs.h"
 
 #define RECORD_FILE "container.json"
@@ -851,17 +852,66 @@ err:
 
 struct netw *ctr_net(struct containers *cs, struct shoal_err *err)
 {
+	int rv;
+
 	if (cs->net != NULL)
 		return cs->net;
 	if (cs->cfg.net == NULL) {
 		shoal_errf(err, SHOAL_ENOTFOUND, "container networking is off (--bridge none)");
 		return NULL;
 	}
-	if (netw_open(cs->cfg.net, &cs->net, err) != 0) {
+	/* A bip handed out since the daemon started replaces the one the bridge
+	 * may still have from before, as ctr_net_set_bip() does on an open one. */
+	rv = cs->net_bip_set ? netw_open_readdress(cs->cfg.net, &cs->net, err)
+			     : netw_open(cs->cfg.net, &cs->net, err);
+	if (rv != 0) {
 		shoal_err_wrap(err, "set up the container bridge %s", cs->net_bridge);
 		cs->net = NULL;
 	}
 	return cs->net;
+}
+
+int ctr_net_set_bip(struct containers *cs, const char *bip, struct shoal_err *err)
+{
+	struct netw_config cfg;
+	struct netw *n = NULL;
+	uint32_t gw, old_gw;
+	uint8_t prefix, old_prefix;
+	int rv;
+
+	if (cs->cfg.net == NULL)
+		return shoal_errf(err, SHOAL_ENOTFOUND,
+				  "container networking is off (--bridge none): no subnet to set");
+	rv = netw_parse_bip(bip, &gw, &prefix, err);
+	if (rv != 0)
+		return rv;
+	PRE(strlen(bip) < sizeof(cs->net_bip));
+	if (cs->net == NULL) {
+		snprintf(cs->net_bip, sizeof(cs->net_bip), "%s", bip);
+		cs->net_bip_set = true;
+		return 0;
+	}
+	if (netw_parse_bip(netw_bip(cs->net), &old_gw, &old_prefix, NULL) == 0 && gw == old_gw &&
+	    prefix == old_prefix)
+		return 0;
+	if (netw_count(cs->net) > 0)
+		return shoal_errf(err, SHOAL_EBUSY,
+				  "containers still use the node's old subnet %s: remove them, "
+				  "then restart the daemon",
+				  netw_bip(cs->net));
+	cfg = cs->net_cfg;
+	cfg.bip = bip;
+	rv = netw_open_readdress(&cfg, &n, err);
+	if (rv != 0) {
+		shoal_err_wrap(err, "re-address the container bridge %s for the subnet %s",
+			       cs->net_bridge, bip);
+		return rv;
+	}
+	netw_close(cs->net);
+	cs->net = n;
+	snprintf(cs->net_bip, sizeof(cs->net_bip), "%s", bip);
+	cs->net_bip_set = true;
+	return 0;
 }
 
 bool ctr_has_address(const struct ctr *c)

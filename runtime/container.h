@@ -136,6 +136,16 @@ void ctr_start(struct containers *cs, const char *id, ctr_cb cb, void *arg);
  * SHOAL_ESTATE when not running (the API answers 304). */
 void ctr_stop(struct containers *cs, const char *id, int timeout_s, ctr_cb cb, void *arg);
 
+/* The node's container subnet (a swarm node's, handed out by the managers):
+ * the network is (re)opened with gateway/prefix @bip ("10.89.3.1/24").
+ * Before the network was first used: only remembered, for its first use.
+ * Same bip as now: nothing to do. Another bip while no container holds an
+ * address: the bridge is re-addressed (netw_open_readdress). Else
+ * SHOAL_EBUSY ("containers still use the node's old subnet 10.88.0.1/16:
+ * remove them, then restart the daemon"), nothing changed. SHOAL_EINVAL for
+ * a bad bip, SHOAL_ENOTFOUND when networking is off (--bridge none). */
+int ctr_net_set_bip(struct containers *cs, const char *bip, struct shoal_err *err);
+
 /* Send @sig. SHOAL_ESTATE "Container <id> is not running". */
 int ctr_kill(struct containers *cs, const char *id, int sig, struct shoal_err *err);
 

@@ -102,6 +102,7 @@ struct containers {
 	struct netw_config net_cfg;
 	char net_dir[PATH_MAX], net_bridge[NETW_IFNAME_MAX], net_bip[64];
 	struct netw *net;    /* opened on first use */
+	bool net_bip_set;    /* net_bip came from ctr_net_set_bip: open with readdress */
 	uv_signal_t sigchld; /* reaps orphans re-parented to us (ctr_reap) */
 	int *spawned;	     /* pids of libuv children: theirs to reap, not ours */
 	size_t n_spawned, cap_spawned;

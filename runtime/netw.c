@@ -21,9 +21,12 @@
 #include <unistd.h>
 
 #include "lib/fsutil.h"
+#include "runtime/netw_priv.h"
 
 #define ID_LEN	    64
-#define OUTPUT_MAX  4096 /* bytes of a command's output kept for messages */
+#define OUTPUT_MAX  4096		  /* bytes of a command's output kept for messages */
+#define OUTPUT_CAP  (1U << 20)		  /* bytes of a command's output kept for the caller */
+#define BIP_MAX	    (INET_ADDRSTRLEN + 4) /* "255.255.255.255/32" */
 #define NFT_TABLE   "shoal"
 #define FORWARD_SYS "/proc/sys/net/ipv4/ip_forward"
 
@@ -40,6 +43,7 @@ struct netw {
 	uint32_t net;
 	uint32_t bcast;
 	uint8_t prefix;
+	char bip[BIP_MAX]; /* gw/prefix, as opened */
 	char ip_bin[PATH_MAX];
 	char nft_bin[PATH_MAX];
 	struct alloc *v; /* sorted by addr */
@@ -100,19 +104,49 @@ static void child(const char *const argv[], int in, int out, int nsfd, int pass_
 	_exit(127);
 }
 
-/* Run @argv (argv[0] an absolute path) with @input on stdin; in the network
- * namespace @nsfd unless it is -1; with @pass_fd (unless -1) as its fd 3.
- * Its stdout and stderr go to *@output (heap, NUL-terminated, caller frees)
- * when @output is not NULL. Returns 0 if it exits with 0, else SHOAL_EIO with
- * "@what: <its output>" in @err. */
-static int run(const char *const argv[], const char *input, int nsfd, int pass_fd, char **output,
-	       const char *what, struct shoal_err *err)
+/* Read what the command wrote to @fd (a memfd, from its start) into a heap
+ * string of at most @cap bytes. Returns NULL when out of memory. */
+static char *slurp(int fd, size_t cap)
+{
+	size_t len = 0, size = 1024;
+	char *buf = malloc(size);
+
+	if (buf == NULL)
+		return NULL;
+	if (lseek(fd, 0, SEEK_SET) == 0) {
+		for (;;) {
+			ssize_t r;
+			if (len == size - 1 && size < cap) {
+				char *t = realloc(buf, 2 * size);
+				if (t == NULL) {
+					free(buf);
+					return NULL;
+				}
+				buf = t;
+				size *= 2;
+			}
+			if (len == size - 1)
+				break;
+			r = read(fd, buf + len, size - 1 - len);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			len += (size_t)r;
+		}
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+int netw_run(const char *const argv[], const char *input, int nsfd, int pass_fd, char **output,
+	     const char *what, struct shoal_err *err)
 {
 	_cleanup_close_ int in = -1;
 	_cleanup_close_ int out = -1;
-	char buf[OUTPUT_MAX];
-	size_t len = 0;
+	_cleanup_free_ char *buf = NULL;
 	size_t ilen = input != NULL ? strlen(input) : 0;
+	size_t len;
 	int status;
 	pid_t pid;
 
@@ -139,15 +173,13 @@ static int run(const char *const argv[], const char *input, int nsfd, int pass_f
 		if (errno != EINTR)
 			return shoal_errf(err, SHOAL_EIO, "%s: waitpid: %s", what, strerror(errno));
 	}
-	if (lseek(out, 0, SEEK_SET) == 0) {
-		ssize_t r;
-		while (len < sizeof(buf) - 1 &&
-		       ((r = read(out, buf + len, sizeof(buf) - 1 - len)) > 0 ||
-			(r < 0 && errno == EINTR)))
-			len += r > 0 ? (size_t)r : 0;
-	}
-	buf[len] = '\0';
+	buf = slurp(out, output != NULL ? OUTPUT_CAP : OUTPUT_MAX);
+	if (buf == NULL)
+		return shoal_errf(err, SHOAL_ENOMEM, "%s: out of memory", what);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		len = strlen(buf);
+		if (len > OUTPUT_MAX - 1)
+			buf[len = OUTPUT_MAX - 1] = '\0';
 		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
 			buf[--len] = '\0';
 		for (char *p = buf; *p != '\0'; p++)
@@ -160,9 +192,8 @@ static int run(const char *const argv[], const char *input, int nsfd, int pass_f
 				  len > 0 ? buf : "(no output)");
 	}
 	if (output != NULL) {
-		*output = strdup(buf);
-		if (*output == NULL)
-			return shoal_errf(err, SHOAL_ENOMEM, "%s: out of memory", what);
+		*output = buf;
+		buf = NULL;
 	}
 	return 0;
 }
@@ -171,12 +202,10 @@ static int ip_batch(const struct netw *n, const char *batch, int nsfd, int pass_
 		    const char *what, struct shoal_err *err)
 {
 	const char *argv[] = {n->ip_bin, "-batch", "-", NULL};
-	return run(argv, batch, nsfd, pass_fd, NULL, what, err);
+	return netw_run(argv, batch, nsfd, pass_fd, NULL, what, err);
 }
 
-/* Find the executable @name in $PATH or the sbin directories a non-root PATH
- * lacks. */
-static int find_bin(const char *name, const char *pkg, char *out, size_t len, struct shoal_err *err)
+int netw_find_bin(const char *name, const char *pkg, char *out, size_t len, struct shoal_err *err)
 {
 	const char *path = getenv("PATH");
 	char dirs[4096];
@@ -206,7 +235,7 @@ static uint32_t mask_of(uint8_t prefix)
 	return prefix == 0 ? 0 : ~0U << (32 - prefix);
 }
 
-static int parse_bip(const char *bip, uint32_t *gw, uint8_t *prefix, struct shoal_err *err)
+int netw_parse_bip(const char *bip, uint32_t *gw, uint8_t *prefix, struct shoal_err *err)
 {
 	const char *slash = strchr(bip, '/');
 	char host[INET_ADDRSTRLEN];
@@ -391,8 +420,10 @@ static int load(struct netw *n, struct shoal_err *err)
 /* ---- the bridge and the NAT table ---- */
 
 /* Inspect the existing bridge: refuse a non-bridge or one with another IPv4
- * address; *@has_addr says whether the gateway address is there. */
-static int inspect_bridge(struct netw *n, bool *has_addr, struct shoal_err *err)
+ * address, unless @readdress and no allocation is held (*@flush: its IPv4
+ * addresses are to go); *@has_addr says whether the gateway address is there. */
+static int inspect_bridge(struct netw *n, bool readdress, bool *has_addr, bool *flush,
+			  struct shoal_err *err)
 {
 	const char *argv[] = {n->ip_bin, "-j", "-d", "addr", "show", "dev", n->bridge, NULL};
 	_cleanup_free_ char *out = NULL;
@@ -402,7 +433,7 @@ static int inspect_bridge(struct netw *n, bool *has_addr, struct shoal_err *err)
 	size_t i;
 	int rv;
 
-	rv = run(argv, NULL, -1, -1, &out, "inspect the bridge", err);
+	rv = netw_run(argv, NULL, -1, -1, &out, "inspect the bridge", err);
 	if (rv != 0)
 		return rv;
 	root = json_loads(out, 0, NULL);
@@ -423,6 +454,7 @@ static int inspect_bridge(struct netw *n, bool *has_addr, struct shoal_err *err)
 	}
 	fmt_addr(n->gw, gw);
 	*has_addr = false;
+	*flush = false;
 	addrs = json_object_get(link, "addr_info");
 	json_array_foreach(addrs, i, a)
 	{
@@ -435,6 +467,18 @@ static int inspect_bridge(struct netw *n, bool *has_addr, struct shoal_err *err)
 			*has_addr = true;
 			continue;
 		}
+		if (readdress && n->n == 0) {
+			*flush = true;
+			continue;
+		}
+		if (readdress) {
+			rv = shoal_errf(err, SHOAL_ECONFLICT,
+					"bridge %s has the address %s/%lld, not the new bip %s/%u, "
+					"and %zu container(s) still hold an address on it: remove "
+					"them first",
+					n->bridge, local, (long long)plen, gw, n->prefix, n->n);
+			break;
+		}
 		rv = shoal_errf(err, SHOAL_ECONFLICT,
 				"bridge %s has the address %s/%lld, not the configured bip "
 				"%s/%u: set bip to match or remove the bridge (ip link del %s)",
@@ -445,24 +489,27 @@ static int inspect_bridge(struct netw *n, bool *has_addr, struct shoal_err *err)
 	return rv;
 }
 
-static int setup_bridge(struct netw *n, bool *created, struct shoal_err *err)
+static int setup_bridge(struct netw *n, bool readdress, bool *created, struct shoal_err *err)
 {
 	char batch[256];
 	char gw[INET_ADDRSTRLEN];
-	bool has_addr = false;
+	bool has_addr = false, flush = false;
 	size_t off = 0;
 	int rv;
 
 	*created = if_nametoindex(n->bridge) == 0;
 	if (!*created) {
-		rv = inspect_bridge(n, &has_addr, err);
+		rv = inspect_bridge(n, readdress, &has_addr, &flush, err);
 		if (rv != 0)
 			return rv;
 	}
 	fmt_addr(n->gw, gw);
 	if (*created)
 		appendf(batch, sizeof(batch), &off, "link add %s type bridge\n", n->bridge);
-	if (!has_addr)
+	/* "to 0.0.0.0/0": IPv4 only, the IPv6 link-local address stays. */
+	if (flush)
+		appendf(batch, sizeof(batch), &off, "addr flush dev %s to 0.0.0.0/0\n", n->bridge);
+	if (!has_addr || flush)
 		appendf(batch, sizeof(batch), &off, "addr add %s/%u dev %s\n", gw, n->prefix,
 			n->bridge);
 	appendf(batch, sizeof(batch), &off, "link set %s up\n", n->bridge);
@@ -492,7 +539,7 @@ static int setup_nat(struct netw *n, struct shoal_err *err)
 		 "\t}\n"
 		 "}\n",
 		 net, n->prefix, n->bridge, n->bridge, n->bridge);
-	return run(argv, script, -1, -1, NULL, "install the NAT table", err);
+	return netw_run(argv, script, -1, -1, NULL, "install the NAT table", err);
 }
 
 static int enable_forwarding(struct shoal_err *err)
@@ -507,10 +554,12 @@ static int enable_forwarding(struct shoal_err *err)
 
 /* ---- public API ---- */
 
-int netw_open(const struct netw_config *cfg, struct netw **out, struct shoal_err *err)
+static int open_net(const struct netw_config *cfg, bool readdress, struct netw **out,
+		    struct shoal_err *err)
 {
 	const char *bip = cfg->bip != NULL ? cfg->bip : NETW_DEFAULT_BIP;
 	const char *bridge = cfg->bridge != NULL ? cfg->bridge : NETW_DEFAULT_BRIDGE;
+	char gwtext[INET_ADDRSTRLEN];
 	struct netw *n;
 	bool created = false;
 	uint32_t gw = 0;
@@ -521,7 +570,7 @@ int netw_open(const struct netw_config *cfg, struct netw **out, struct shoal_err
 		return shoal_errf(err, SHOAL_EINVAL, "network: no state directory given");
 	rv = check_bridge_name(bridge, err);
 	if (rv == 0)
-		rv = parse_bip(bip, &gw, &prefix, err);
+		rv = netw_parse_bip(bip, &gw, &prefix, err);
 	if (rv != 0)
 		goto err;
 	n = calloc(1, sizeof(*n));
@@ -539,16 +588,18 @@ int netw_open(const struct netw_config *cfg, struct netw **out, struct shoal_err
 	n->prefix = prefix;
 	n->net = gw & mask_of(prefix);
 	n->bcast = n->net | ~mask_of(prefix);
-	rv = find_bin("ip", "iproute2", n->ip_bin, sizeof(n->ip_bin), err);
+	fmt_addr(gw, gwtext);
+	snprintf(n->bip, sizeof(n->bip), "%s/%u", gwtext, prefix);
+	rv = netw_find_bin("ip", "iproute2", n->ip_bin, sizeof(n->ip_bin), err);
 	if (rv == 0)
-		rv = find_bin("nft", "nftables", n->nft_bin, sizeof(n->nft_bin), err);
+		rv = netw_find_bin("nft", "nftables", n->nft_bin, sizeof(n->nft_bin), err);
 	if (rv == 0)
 		rv = fs_mkdir_p(n->state_dir, 0700, err);
 	if (rv == 0)
 		rv = load(n, err);
 	if (rv != 0)
 		goto err_free;
-	rv = setup_bridge(n, &created, err);
+	rv = setup_bridge(n, readdress, &created, err);
 	if (rv != 0)
 		goto err_free;
 	rv = setup_nat(n, err);
@@ -570,6 +621,16 @@ err_free:
 err:
 	shoal_err_wrap(err, "network");
 	return rv;
+}
+
+int netw_open(const struct netw_config *cfg, struct netw **out, struct shoal_err *err)
+{
+	return open_net(cfg, false, out, err);
+}
+
+int netw_open_readdress(const struct netw_config *cfg, struct netw **out, struct shoal_err *err)
+{
+	return open_net(cfg, true, out, err);
 }
 
 void netw_close(struct netw *n)
@@ -598,14 +659,24 @@ int netw_destroy(struct netw *n, struct shoal_err *err)
 		if (rv != 0 && if_nametoindex(n->bridge) != 0)
 			goto err;
 	}
-	rv = run(argv, "table ip " NFT_TABLE "\ndelete table ip " NFT_TABLE "\n", -1, -1, NULL,
-		 "remove the NAT table", err);
+	rv = netw_run(argv, "table ip " NFT_TABLE "\ndelete table ip " NFT_TABLE "\n", -1, -1, NULL,
+		      "remove the NAT table", err);
 	if (rv != 0)
 		goto err;
 	return 0;
 err:
 	shoal_err_wrap(err, "network");
 	return rv;
+}
+
+size_t netw_count(const struct netw *n)
+{
+	return n->n;
+}
+
+const char *netw_bip(const struct netw *n)
+{
+	return n->bip;
 }
 
 static void fill(const struct netw *n, const struct alloc *a, struct netw_endpoint *out)

@@ -53,6 +53,10 @@ struct netw_config {
  * corrupt allocation file; SHOAL_ENOTFOUND if ip or nft is not installed;
  * SHOAL_EIO with the command's output when a command fails (e.g. not root). */
 int netw_open(const struct netw_config *cfg, struct netw **out, struct shoal_err *err);
+/* As netw_open(), but a bridge that exists with another address is given
+ * cfg->bip when no allocation is held (the node's subnet changed while no
+ * container used it); with allocations it is SHOAL_ECONFLICT as above. */
+int netw_open_readdress(const struct netw_config *cfg, struct netw **out, struct shoal_err *err);
 /* Free @n. The bridge, NAT table and allocations stay (containers outlive the
  * daemon). Accepts NULL. */
 void netw_close(struct netw *n);
@@ -94,5 +98,28 @@ int netw_detach(struct netw *n, const char *id, struct shoal_err *err);
 /* Ids that hold an allocation, for reconciliation after a restart. Calls @cb
  * for each. */
 void netw_foreach(const struct netw *n, void (*cb)(void *arg, const char *id), void *arg);
+
+/* The number of allocations held. */
+size_t netw_count(const struct netw *n);
+/* The gateway/prefix @n was opened with ("10.88.0.1/16"). */
+const char *netw_bip(const struct netw *n);
+
+/* Routes to the other nodes' container subnets (the routing mesh reaches
+ * their tasks through them), in the daemon's network namespace, marked with
+ * routing protocol NETW_ROUTE_PROTO so they are ours to replace:
+ * netw_routes_set() makes the routes of that protocol exactly @routes (ip
+ * route replace for each, ip route del for ours no longer wanted; one spawn
+ * of `ip -batch` plus one `ip route show proto N`). A route being replaced
+ * never disappears meanwhile. n == 0 removes ours. Independent of any bridge.
+ * Returns 0, SHOAL_EINVAL (a subnet that is not a.b.c.d/len with the host
+ * bits clear, a subnet listed twice, a bad gateway; nothing changed) or
+ * SHOAL_EIO with ip's output (e.g. a gateway not reachable: ip runs with
+ * -force, so the other routes are still set and removed). */
+#define NETW_ROUTE_PROTO 147
+struct netw_route {
+	char subnet[20]; /* "10.89.2.0/24" */
+	char via[16];	 /* "10.77.0.2": that node's address */
+};
+int netw_routes_set(const struct netw_route *routes, size_t n, struct shoal_err *err);
 
 #endif

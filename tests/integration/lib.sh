@@ -113,12 +113,14 @@ daemon_log() { echo "$T/$1/daemon.log"; }
 # A command that daemon_start runs the daemon through (netns.sh sets it to
 # "ip netns exec NS", which execs: $! is still the daemon's pid).
 _daemon_wrap=()
+# A daemon in the root namespace publishes service ports on loopback only.
 daemon_start() {
-	local name=$1
+	local name=$1 ingress=()
 	shift
 	mkdir -p "$T/$name"
+	[ ${#_daemon_wrap[@]} -gt 0 ] || ingress=(--ingress-addr 127.0.0.1)
 	"${_daemon_wrap[@]}" "$SHOAL_BIN" daemon --state-dir "$T/$name/state" \
-		-H "unix://$(sock "$name")" --log-level debug "$@" >>"$(daemon_log "$name")" 2>&1 &
+		-H "unix://$(sock "$name")" --log-level debug "${ingress[@]}" "$@" >>"$(daemon_log "$name")" 2>&1 &
 	echo $! >"$T/$name/pid"
 	_daemons+=("$name")
 	if ! wait_for 30 sh_ "$name" version; then

@@ -332,6 +332,279 @@ static void update_replaces_spec_and_keeps_previous(void **state)
 	assert_string_equal(s->update_status.state, "rollback_started");
 }
 
+/* --- blue/green: validation, rollback, promote --------------------------------------------- */
+
+#define BG "\"UpdateStrategy\": \"blue-green\""
+
+static void create_checks_bluegreen(void **state)
+{
+	struct fx *f = *state;
+	struct shoal_err err;
+	const struct service_rec *s;
+	char v[32];
+
+	expect_create_error(
+	    f, "{\"Name\": \"web\", " IMG ", " BG ", \"BlueGreen\": {\"Promote\": \"later\"}}",
+	    SHOAL_EINVAL, "invalid BlueGreen.Promote \"later\" (want auto or manual)");
+	expect_create_error(f,
+			    "{\"Name\": \"web\", " IMG ", " BG
+			    ", \"BlueGreen\": {\"Promote\": \"manual\", \"Grace\": -1}}",
+			    SHOAL_EINVAL, "BlueGreen.Grace cannot be negative");
+	expect_create_error(f, "{\"Name\": \"web\", " IMG ", " BG ", \"Mode\": {\"Global\": {}}}",
+			    SHOAL_EINVAL, "blue-green deployments need a replicated service");
+	/* A global service may carry BlueGreen settings it does not use. */
+	assert_int_equal(create(f, "ggg777",
+				"{\"Name\": \"all\", " IMG
+				", \"Mode\": {\"Global\": {}}, \"BlueGreen\": {\"Promote\": "
+				"\"auto\"}}",
+				&err),
+			 0);
+
+	assert_int_equal(create(f, "aaa111",
+				"{\"Name\": \"web\", " IMG ", " BG
+				", \"BlueGreen\": {\"Promote\": \"manual\", \"Grace\": "
+				"30000000000}}",
+				&err),
+			 0);
+	s = svc(f, "aaa111");
+	assert_string_equal(s->spec.update_strategy, "blue-green");
+	assert_string_equal(s->spec.bluegreen.promote, "manual");
+	assert_int_equal(s->spec.bluegreen.grace, 30000000000LL);
+
+	/* An update is checked the same way and changes nothing when refused. */
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)s->meta.version);
+	assert_int_equal(update(f, "web", v, NULL,
+				"{\"Name\": \"web\", " IMG ", " BG
+				", \"BlueGreen\": {\"Promote\": \"Manual\"}}",
+				&err),
+			 SHOAL_EINVAL);
+	assert_string_equal(err.msg, "invalid BlueGreen.Promote \"Manual\" (want auto or manual)");
+	assert_int_equal(svc(f, "aaa111")->meta.version, strtoull(v, NULL, 10));
+	assert_false(svc(f, "aaa111")->has_previous_spec);
+}
+
+/* Write @id's Deployment as the updater would (@live and @state may be
+ * NULL), with UpdateStatus "updating". */
+static void put_deployment(struct fx *f, const char *id, const char *live, const char *state)
+{
+	struct service_rec s;
+	struct command cmd;
+
+	assert_int_equal(schema_copy(&service_schema, &s, svc(f, id), NULL), 0);
+	free(s.deployment.live_color);
+	free(s.deployment.state);
+	free(s.deployment.message);
+	s.deployment.live_color = live != NULL ? strdup(live) : NULL;
+	s.deployment.state = state != NULL ? strdup(state) : NULL;
+	s.deployment.message = strdup("set by the test");
+	s.deployment.switched_at = NOW - 5;
+	free(s.update_status.state);
+	free(s.update_status.message);
+	s.update_status.state = strdup("updating");
+	s.update_status.message = strdup("update in progress");
+	s.update_status.started_at = NOW - 10;
+	command_init(&cmd);
+	assert_int_equal(command_put(&cmd, RECORD_SERVICES, s.meta.version, &s, NULL), 0);
+	service_rec_free(&s);
+	assert_int_equal(apply(f, &cmd), 0);
+}
+
+static const char *version_of(struct fx *f, const char *id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%llu", (unsigned long long)svc(f, id)->meta.version);
+	return buf;
+}
+
+/* A service "web" (id aaa111) with UpdateStrategy @strategy, 2 replicas,
+ * updated once from busybox:latest to busybox:1.36. */
+static void updated_service(struct fx *f, const char *strategy)
+{
+	static const char fmt[] =
+	    "{\"Name\": \"web\", \"TaskTemplate\": {\"ContainerSpec\": {\"Image\": "
+	    "\"busybox:%s\"}}, \"UpdateStrategy\": \"%s\", \"Mode\": {\"Replicated\": "
+	    "{\"Replicas\": 2}}}";
+	char body[512], v[32];
+	struct shoal_err err;
+
+	snprintf(body, sizeof(body), fmt, "latest", strategy);
+	assert_int_equal(create(f, "aaa111", body, &err), 0);
+	snprintf(body, sizeof(body), fmt, "1.36", strategy);
+	assert_int_equal(update(f, "web", version_of(f, "aaa111", v, sizeof(v)), NULL, body, &err),
+			 0);
+	assert_null(svc(f, "aaa111")->update_status.state);
+}
+
+/* A manual rollback of a blue/green deployment: no new task, the color that
+ * served before serves again at once. */
+static void expect_bluegreen_rollback(struct fx *f, const char *live, const char *state,
+				      const char *want_live, const char *want_message)
+{
+	const struct service_rec *s;
+	struct shoal_err err;
+	char v[32];
+
+	put_deployment(f, "aaa111", live, state);
+	assert_int_equal(
+	    update(f, "web", version_of(f, "aaa111", v, sizeof(v)), "previous", "{}", &err), 0);
+	s = svc(f, "aaa111");
+	assert_string_equal(s->spec.task_template.container_spec.image, "busybox:latest");
+	assert_string_equal(s->previous_spec.task_template.container_spec.image, "busybox:1.36");
+	assert_string_equal(s->deployment.live_color, want_live);
+	assert_string_equal(s->deployment.state, "rolled_back");
+	assert_string_equal(s->deployment.message, want_message);
+	assert_int_equal(s->deployment.switched_at, NOW - 5);
+	assert_string_equal(s->update_status.state, "rollback_completed");
+	assert_string_equal(s->update_status.message, "manually requested rollback");
+	assert_int_equal(s->update_status.started_at, NOW + 1);
+	assert_int_equal(s->update_status.completed_at, NOW + 1);
+	assert_int_equal(store_count(f->s, RECORD_TASKS), 0);
+}
+
+static void rollback_of_promoted_bluegreen_flips_back(void **state)
+{
+	updated_service(*state, "blue-green");
+	expect_bluegreen_rollback(*state, "green", "promoted", "blue",
+				  "rolled back by request: blue serves");
+}
+
+static void rollback_of_ready_bluegreen_keeps_blue(void **state)
+{
+	updated_service(*state, "blue-green");
+	expect_bluegreen_rollback(*state, NULL, "ready", "blue",
+				  "rolled back by request: blue serves");
+}
+
+static void rollback_of_deploying_bluegreen_keeps_live(void **state)
+{
+	/* A second deployment: green serves, blue is starting. */
+	updated_service(*state, "blue-green");
+	expect_bluegreen_rollback(*state, "green", "deploying", "green",
+				  "rolled back by request: green serves");
+}
+
+/* Outside a deployment, and for rolling services, the updater rolls back. */
+static void rollback_outside_a_deployment_is_docker_s(void **state)
+{
+	struct fx *f = *state;
+	const struct service_rec *s;
+	struct shoal_err err;
+	char v[32];
+
+	updated_service(f, "blue-green");
+	put_deployment(f, "aaa111", "green", "completed");
+	assert_int_equal(
+	    update(f, "web", version_of(f, "aaa111", v, sizeof(v)), "previous", "{}", &err), 0);
+	s = svc(f, "aaa111");
+	assert_string_equal(s->spec.task_template.container_spec.image, "busybox:latest");
+	assert_string_equal(s->update_status.state, "rollback_started");
+	assert_string_equal(s->update_status.message, "manually requested rollback");
+	assert_int_equal(s->update_status.started_at, NOW + 1);
+	assert_int_equal(s->update_status.completed_at, 0);
+	assert_string_equal(s->deployment.live_color, "green");
+	assert_string_equal(s->deployment.state, "completed");
+}
+
+static void rollback_of_rolling_service_ignores_deployment(void **state)
+{
+	struct fx *f = *state;
+	const struct service_rec *s;
+	struct shoal_err err;
+	char v[32];
+
+	updated_service(f, "rolling");
+	put_deployment(f, "aaa111", NULL, "ready");
+	assert_int_equal(
+	    update(f, "web", version_of(f, "aaa111", v, sizeof(v)), "previous", "{}", &err), 0);
+	s = svc(f, "aaa111");
+	assert_string_equal(s->update_status.state, "rollback_started");
+	assert_string_equal(s->deployment.state, "ready");
+	assert_null(s->deployment.live_color);
+}
+
+static int promote(struct fx *f, const char *ref, struct shoal_err *err)
+{
+	struct command cmd;
+	int rv;
+
+	command_init(&cmd);
+	rv = api_service_promote_command(f->s, ref, NOW + 2, &cmd, err);
+	if (rv != 0) {
+		assert_int_equal(cmd.n_ops, 0);
+		command_free(&cmd);
+		return rv;
+	}
+	assert_int_equal(cmd.n_ops, 1);
+	return apply(f, &cmd);
+}
+
+static void promote_refuses_without_a_ready_set(void **state)
+{
+	struct fx *f = *state;
+	struct shoal_err err;
+	uint64_t version;
+
+	assert_int_equal(promote(f, "web", &err), SHOAL_ENOTFOUND);
+	assert_string_equal(err.msg, "service web not found");
+	updated_service(f, "blue-green");
+	assert_int_equal(promote(f, "web", &err), SHOAL_EINVAL);
+	assert_string_equal(err.msg,
+			    "service web has no green set ready to promote (deployment: none)");
+	put_deployment(f, "aaa111", NULL, "deploying");
+	assert_int_equal(promote(f, "web", &err), SHOAL_EINVAL);
+	assert_string_equal(
+	    err.msg, "service web has no green set ready to promote (deployment: deploying)");
+	put_deployment(f, "aaa111", "green", "promoted");
+	version = svc(f, "aaa111")->meta.version;
+	assert_int_equal(promote(f, "aaa", &err), SHOAL_EINVAL);
+	assert_string_equal(err.msg,
+			    "service web has no blue set ready to promote (deployment: promoted)");
+	assert_int_equal(svc(f, "aaa111")->meta.version, version);
+	assert_string_equal(svc(f, "aaa111")->deployment.live_color, "green");
+}
+
+static void promote_switches_a_ready_set(void **state)
+{
+	struct fx *f = *state;
+	const struct service_rec *s;
+	struct shoal_err err;
+
+	updated_service(f, "blue-green");
+	put_deployment(f, "aaa111", NULL, "ready");
+	assert_int_equal(promote(f, "web", &err), 0);
+	s = svc(f, "aaa111");
+	assert_string_equal(s->deployment.live_color, "green");
+	assert_string_equal(s->deployment.state, "promoted");
+	assert_string_equal(s->deployment.message, "traffic switched to green by request");
+	assert_int_equal(s->deployment.switched_at, NOW + 2);
+	/* The update goes on: the updater completes it after the grace period. */
+	assert_string_equal(s->update_status.state, "updating");
+	assert_string_equal(s->spec.task_template.container_spec.image, "busybox:1.36");
+
+	/* Green serving, blue ready: blue takes over. */
+	put_deployment(f, "aaa111", "green", "ready");
+	assert_int_equal(promote(f, "web", &err), 0);
+	s = svc(f, "aaa111");
+	assert_string_equal(s->deployment.live_color, "blue");
+	assert_string_equal(s->deployment.message, "traffic switched to blue by request");
+}
+
+static void promote_expects_the_version_it_read(void **state)
+{
+	struct fx *f = *state;
+	struct command cmd;
+	struct shoal_err err;
+
+	updated_service(f, "blue-green");
+	put_deployment(f, "aaa111", NULL, "ready");
+	command_init(&cmd);
+	assert_int_equal(api_service_promote_command(f->s, "web", NOW + 2, &cmd, &err), 0);
+	/* The updater writes first: the promote is refused, nothing changes. */
+	put_deployment(f, "aaa111", NULL, "failed");
+	assert_int_not_equal(apply(f, &cmd), 0);
+	assert_string_equal(svc(f, "aaa111")->deployment.state, "failed");
+	assert_null(svc(f, "aaa111")->deployment.live_color);
+}
+
 static void find_by_id_name_and_prefix(void **state)
 {
 	struct fx *f = *state;
@@ -596,6 +869,9 @@ static void routes_need_a_manager(void **state)
 	    "application/json\r\nContent-Length: 2\r\n\r\n{}",
 	    "POST /services/web/update?version=3 HTTP/1.1\r\nHost: x\r\nContent-Type: "
 	    "application/json\r\nContent-Length: 2\r\n\r\n{}",
+	    "POST /services/web/promote HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+	    "POST /v1.41/services/web/promote HTTP/1.1\r\nHost: x\r\nContent-Length: "
+	    "0\r\n\r\n",
 	};
 	struct swarm_config scfg = {0};
 	struct api_context actx = {0};
@@ -649,6 +925,20 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(create_refuses_bad_specs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(update_replaces_spec_and_keeps_previous, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(create_checks_bluegreen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(rollback_of_promoted_bluegreen_flips_back, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(rollback_of_ready_bluegreen_keeps_blue, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(rollback_of_deploying_bluegreen_keeps_live, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(rollback_outside_a_deployment_is_docker_s, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(rollback_of_rolling_service_ignores_deployment, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(promote_refuses_without_a_ready_set, setup, teardown),
+	    cmocka_unit_test_setup_teardown(promote_switches_a_ready_set, setup, teardown),
+	    cmocka_unit_test_setup_teardown(promote_expects_the_version_it_read, setup, teardown),
 	    cmocka_unit_test_setup_teardown(find_by_id_name_and_prefix, setup, teardown),
 	    cmocka_unit_test_setup_teardown(json_looks_like_docker, setup, teardown),
 	    cmocka_unit_test_setup_teardown(list_filters, setup, teardown),

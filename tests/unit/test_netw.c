@@ -28,6 +28,8 @@
 
 #include "lib/err.h"
 #include "lib/fsutil.h"
+#include "runtime/container.h"
+#include "runtime/container_priv.h"
 #include "runtime/netw.h"
 
 #define PATHF(buf, ...) assert_true((size_t)snprintf(buf, sizeof(buf), __VA_ARGS__) < sizeof(buf))
@@ -666,6 +668,371 @@ static void test_outbound_nat(void **state)
 	assert_string_equal(peer, "192.0.2.1\n");
 }
 
+/* ---- routes to other nodes' subnets ---- */
+
+static void show_routes(char *out, size_t len)
+{
+	const char *show[] = {"ip", "route", "show", "proto", "147", NULL};
+	assert_int_equal(run_in(0, show, out, len), 0);
+}
+
+/* A link with 10.77.0.1/24 (the nodes' network) so gateways 10.77.0.x are
+ * reachable, and a route of another protocol that must stay. */
+static void nodes_link(void)
+{
+	const char *mk[] = {"ip",   "link", "add",  "vnode0", "type",
+			    "veth", "peer", "name", "vnode1", NULL};
+	const char *addr[] = {"ip", "addr", "add", "10.77.0.1/24", "dev", "vnode0", NULL};
+	const char *up0[] = {"ip", "link", "set", "vnode0", "up", NULL};
+	const char *up1[] = {"ip", "link", "set", "vnode1", "up", NULL};
+	const char *other[] = {"ip", "route", "add", "10.90.0.0/16", "via", "10.77.0.9", NULL};
+	char out[1024];
+
+	assert_int_equal(run_in(0, mk, out, sizeof(out)), 0);
+	assert_int_equal(run_in(0, addr, out, sizeof(out)), 0);
+	assert_int_equal(run_in(0, up0, out, sizeof(out)), 0);
+	assert_int_equal(run_in(0, up1, out, sizeof(out)), 0);
+	assert_int_equal(run_in(0, other, out, sizeof(out)), 0);
+}
+
+static void assert_other_route_kept(void)
+{
+	const char *show[] = {"ip", "route", "show", "10.90.0.0/16", NULL};
+	char out[1024];
+
+	assert_int_equal(run_in(0, show, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "10.90.0.0/16 via 10.77.0.9 dev vnode0"));
+}
+
+static void routes_ok(const struct netw_route *r, size_t n)
+{
+	struct shoal_err err = {{0}};
+	if (netw_routes_set(r, n, &err) != 0)
+		fail_msg("netw_routes_set: %s", err.msg);
+}
+
+static void test_routes_set(void **state)
+{
+	const struct netw_route two[] = {{"10.89.2.0/24", "10.77.0.2"},
+					 {"10.89.3.0/24", "10.77.0.3"}};
+	const struct netw_route next[] = {{"10.89.2.0/24", "10.77.0.4"},
+					  {"10.89.4.0/24", "10.77.0.2"},
+					  {"10.89.5.7/32", "10.77.0.3"}};
+	const struct netw_route bad_via[] = {{"10.89.6.0/24", "10.66.0.2"},
+					     {"10.89.7.0/24", "10.77.0.2"}};
+	struct shoal_err err = {{0}};
+	char out[4096];
+
+	(void)state;
+	nodes_link();
+	routes_ok(two, ARRAY_SIZE(two));
+	show_routes(out, sizeof(out));
+	print_message("# %s", out);
+	assert_non_null(strstr(out, "10.89.2.0/24 via 10.77.0.2 dev vnode0"));
+	assert_non_null(strstr(out, "10.89.3.0/24 via 10.77.0.3 dev vnode0"));
+	/* the same set again changes nothing */
+	routes_ok(two, ARRAY_SIZE(two));
+	show_routes(out, sizeof(out));
+	assert_non_null(strstr(out, "10.89.2.0/24 via 10.77.0.2 dev vnode0"));
+	assert_non_null(strstr(out, "10.89.3.0/24 via 10.77.0.3 dev vnode0"));
+
+	/* replaced, added, and the one no longer wanted removed */
+	routes_ok(next, ARRAY_SIZE(next));
+	show_routes(out, sizeof(out));
+	print_message("# %s", out);
+	assert_non_null(strstr(out, "10.89.2.0/24 via 10.77.0.4 dev vnode0"));
+	assert_null(strstr(out, "10.89.2.0/24 via 10.77.0.2"));
+	assert_non_null(strstr(out, "10.89.4.0/24 via 10.77.0.2 dev vnode0"));
+	assert_non_null(strstr(out, "10.89.5.7 via 10.77.0.3 dev vnode0"));
+	assert_null(strstr(out, "10.89.3.0"));
+	/* a host route is recognised as ours (ip shows it without /32) */
+	routes_ok(next, ARRAY_SIZE(next));
+	show_routes(out, sizeof(out));
+	assert_non_null(strstr(out, "10.89.5.7 via 10.77.0.3 dev vnode0"));
+	assert_other_route_kept();
+
+	/* a gateway that is not reachable: ip's error; the others are set */
+	assert_int_equal(netw_routes_set(bad_via, ARRAY_SIZE(bad_via), &err), SHOAL_EIO);
+	print_message("# %s\n", err.msg);
+	assert_non_null(strstr(err.msg, "set the routes"));
+	assert_non_null(strstr(err.msg, "exited with"));
+	show_routes(out, sizeof(out));
+	assert_null(strstr(out, "10.89.6.0"));
+	assert_non_null(strstr(out, "10.89.7.0/24 via 10.77.0.2 dev vnode0"));
+	assert_null(strstr(out, "10.89.2.0"));
+
+	/* none: ours are gone, the other protocol's route stays */
+	routes_ok(NULL, 0);
+	show_routes(out, sizeof(out));
+	assert_string_equal(out, "");
+	assert_other_route_kept();
+	routes_ok(NULL, 0);
+}
+
+static void test_routes_bad_input(void **state)
+{
+	static const char *const subnets[] = {
+	    "",		 "10.89.2.1/24",  "10.89.2.0/33",  "10.89.2.0/0",
+	    "10.89.2.0", "10.89.2.0/",	  "10.89.2.0/024", "10.0.0.0/08",
+	    "x/24",	 "10.89.2.0/24 ", "10.89.2.0/2x",  "10.89.2/24",
+	    "/24",	 "10.89.2.0/-4",  "10.89.2.0/+24",
+	};
+	static const char *const vias[] = {
+	    "", "10.77.0", "0.0.0.0", "224.0.0.1", "127.0.0.1", "10.77.0.2 x", "x", "10.77.0.256",
+	};
+	const struct netw_route keep = {"10.89.2.0/24", "10.77.0.2"};
+	struct netw_route r[2];
+	struct shoal_err err;
+	char before[4096], after[4096];
+
+	(void)state;
+	nodes_link();
+	routes_ok(&keep, 1);
+	show_routes(before, sizeof(before));
+	assert_non_null(strstr(before, "10.89.2.0/24 via 10.77.0.2"));
+	for (size_t i = 0; i < ARRAY_SIZE(subnets); i++) {
+		memset(r, 0, sizeof(r));
+		snprintf(r[0].subnet, sizeof(r[0].subnet), "10.89.9.0/24");
+		snprintf(r[0].via, sizeof(r[0].via), "10.77.0.3");
+		snprintf(r[1].subnet, sizeof(r[1].subnet), "%s", subnets[i]);
+		snprintf(r[1].via, sizeof(r[1].via), "10.77.0.3");
+		memset(&err, 0, sizeof(err));
+		if (netw_routes_set(r, 2, &err) != SHOAL_EINVAL)
+			fail_msg("subnet '%s' was not refused", subnets[i]);
+		assert_non_null(strstr(err.msg, "a.b.c.d/len"));
+	}
+	print_message("# %s\n", err.msg);
+	for (size_t i = 0; i < ARRAY_SIZE(vias); i++) {
+		memset(r, 0, sizeof(r));
+		snprintf(r[0].subnet, sizeof(r[0].subnet), "10.89.9.0/24");
+		snprintf(r[0].via, sizeof(r[0].via), "%s", vias[i]);
+		memset(&err, 0, sizeof(err));
+		if (netw_routes_set(r, 1, &err) != SHOAL_EINVAL)
+			fail_msg("gateway '%s' was not refused", vias[i]);
+		assert_non_null(strstr(err.msg, "gateway"));
+	}
+	print_message("# %s\n", err.msg);
+	/* not NUL-terminated */
+	memset(r, 'a', sizeof(r));
+	assert_int_equal(netw_routes_set(r, 1, &err), SHOAL_EINVAL);
+	memset(r, 0, sizeof(r));
+	snprintf(r[0].subnet, sizeof(r[0].subnet), "10.89.9.0/24");
+	memset(r[0].via, '1', sizeof(r[0].via));
+	assert_int_equal(netw_routes_set(r, 1, &err), SHOAL_EINVAL);
+	/* the same subnet twice */
+	memset(r, 0, sizeof(r));
+	snprintf(r[0].subnet, sizeof(r[0].subnet), "10.89.9.0/24");
+	snprintf(r[0].via, sizeof(r[0].via), "10.77.0.3");
+	r[1] = r[0];
+	snprintf(r[1].via, sizeof(r[1].via), "10.77.0.4");
+	assert_int_equal(netw_routes_set(r, 2, &err), SHOAL_EINVAL);
+	print_message("# %s\n", err.msg);
+	assert_non_null(strstr(err.msg, "listed twice"));
+
+	show_routes(after, sizeof(after));
+	assert_string_equal(after, before);
+	assert_other_route_kept();
+}
+
+/* ---- re-addressing ---- */
+
+/* The IPv4 addresses of @ifname, "a/len" joined by spaces. */
+static void if_addrs(const char *ifname, char *out, size_t len)
+{
+	struct ifaddrs *ifs, *i;
+	size_t off = 0;
+
+	out[0] = '\0';
+	assert_int_equal(getifaddrs(&ifs), 0);
+	for (i = ifs; i != NULL; i = i->ifa_next) {
+		char a[INET_ADDRSTRLEN];
+		uint32_t m;
+		int plen = 0;
+		if (strcmp(i->ifa_name, ifname) != 0 || i->ifa_addr == NULL ||
+		    i->ifa_addr->sa_family != AF_INET)
+			continue;
+		addr_str(((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, a);
+		m = ntohl(((struct sockaddr_in *)(void *)i->ifa_netmask)->sin_addr.s_addr);
+		while (m & 0x80000000U) {
+			plen++;
+			m <<= 1;
+		}
+		off +=
+		    (size_t)snprintf(out + off, len - off, "%s%s/%d", off > 0 ? " " : "", a, plen);
+		assert_true(off < len);
+	}
+	freeifaddrs(ifs);
+}
+
+static void test_readdress(void **state)
+{
+	struct fx *f = *state;
+	struct netw_config cfg = {.state_dir = f->state, .bip = "10.89.3.1/24"};
+	const char *nft[] = {"nft", "list", "table", "ip", "shoal", NULL};
+	const char *add2[] = {"ip", "addr", "add", "10.88.7.1/24", "dev", "shoal0", NULL};
+	struct shoal_err err = {{0}};
+	struct netw *other = NULL;
+	char out[4096], id[65];
+	pid_t ka = kid(f);
+
+	open_default(f);
+	assert_string_equal(netw_bip(f->n), "10.88.0.1/16");
+	assert_int_equal(netw_count(f->n), 0);
+	/* a second foreign address goes too */
+	assert_int_equal(run_in(0, add2, out, sizeof(out)), 0);
+	netw_close(f->n);
+	f->n = NULL;
+
+	/* plain open refuses the other address, readdress takes the new one */
+	assert_int_equal(netw_open(&cfg, &other, &err), SHOAL_ECONFLICT);
+	assert_null(other);
+	if_addrs("shoal0", out, sizeof(out));
+	assert_string_equal(out, "10.88.0.1/16 10.88.7.1/24");
+	if (netw_open_readdress(&cfg, &f->n, &err) != 0)
+		fail_msg("netw_open_readdress: %s", err.msg);
+	assert_string_equal(netw_bip(f->n), "10.89.3.1/24");
+	if_addrs("shoal0", out, sizeof(out));
+	assert_string_equal(out, "10.89.3.1/24");
+	assert_int_equal(run_in(0, nft, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "ip saddr 10.89.3.0/24 oifname != \"shoal0\" masquerade"));
+	assert_null(strstr(out, "10.88.0.0"));
+	attach_ok(f, 1, ka, "10.89.3.2", NULL);
+	assert_int_equal(netw_count(f->n), 1);
+	assert_int_equal(ping_from(ka, "10.89.3.1"), 0);
+	/* the same bip again: adopted as is */
+	netw_close(f->n);
+	f->n = NULL;
+	if (netw_open_readdress(&cfg, &f->n, &err) != 0)
+		fail_msg("netw_open_readdress: %s", err.msg);
+	assert_int_equal(netw_count(f->n), 1);
+	netw_close(f->n);
+	f->n = NULL;
+
+	/* with an allocation: refused, nothing changes */
+	cfg.bip = "10.88.0.1/16"; /* the allocation lies outside */
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(netw_open_readdress(&cfg, &other, &err), SHOAL_ECONFLICT);
+	print_message("# %s\n", err.msg);
+	assert_null(other);
+	cfg.bip = "10.89.0.1/16"; /* the allocation lies inside */
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(netw_open_readdress(&cfg, &other, &err), SHOAL_ECONFLICT);
+	print_message("# %s\n", err.msg);
+	assert_non_null(strstr(err.msg, "still hold an address"));
+	assert_null(other);
+	if_addrs("shoal0", out, sizeof(out));
+	assert_string_equal(out, "10.89.3.1/24");
+	assert_int_equal(run_in(0, nft, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "ip saddr 10.89.3.0/24"));
+	assert_int_equal(count_files(f->state), 1);
+	assert_int_equal(ping_from(ka, "10.89.3.1"), 0);
+
+	/* once it is released, the count says so */
+	cfg.bip = "10.89.3.1/24";
+	assert_int_equal(netw_open(&cfg, &f->n, &err), 0);
+	mkid(id, 1);
+	assert_int_equal(netw_detach(f->n, id, &err), 0);
+	assert_int_equal(netw_count(f->n), 0);
+}
+
+/* ---- the containers object's subnet ---- */
+
+static void closed_cb(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+static void ctr_done(uv_loop_t *loop, struct containers *cs)
+{
+	bool closed = false;
+	double deadline = now_ms() + WAIT_MS;
+
+	ctr_close(cs, closed_cb, &closed);
+	while (!closed && now_ms() < deadline)
+		uv_run(loop, UV_RUN_ONCE);
+	assert_true(closed);
+}
+
+static void test_ctr_set_bip(void **state)
+{
+	struct fx *f = *state;
+	struct netw_config ncfg = {.state_dir = f->state};
+	struct ctr_config cc;
+	struct containers *cs = NULL, *off = NULL;
+	struct shoal_err err = {{0}};
+	struct netw *n;
+	uv_loop_t loop;
+	char root[128], out[1024], id[65];
+	pid_t ka = kid(f);
+
+	/* a bridge from an earlier run, on the default subnet */
+	open_default(f);
+	netw_close(f->n);
+	f->n = NULL;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	memset(&cc, 0, sizeof(cc));
+	PATHF(root, "%s/containers", f->dir);
+	cc.loop = &loop;
+	cc.root = root;
+	cc.driver = CTR_DRIVER_PROCESS;
+	cc.net = &ncfg;
+	if (ctr_open(&cc, &cs, &err) != 0)
+		fail_msg("ctr_open: %s", err.msg);
+
+	assert_int_equal(ctr_net_set_bip(cs, "10.89.3.1", &err), SHOAL_EINVAL);
+	print_message("# %s\n", err.msg);
+	assert_int_equal(ctr_net_set_bip(cs, "10.89.3.0/24", &err), SHOAL_EINVAL);
+	/* before the first use: only remembered */
+	assert_int_equal(ctr_net_set_bip(cs, "10.89.3.1/24", &err), 0);
+	if_addrs("shoal0", out, sizeof(out));
+	assert_string_equal(out, "10.88.0.1/16");
+	/* the first use re-addresses the bridge left by the earlier run */
+	n = ctr_net(cs, &err);
+	if (n == NULL)
+		fail_msg("ctr_net: %s", err.msg);
+	assert_string_equal(netw_bip(n), "10.89.3.1/24");
+	if_addrs("shoal0", out, sizeof(out));
+	assert_string_equal(out, "10.89.3.1/24");
+
+	/* same: nothing to do; another, unused: re-addressed */
+	assert_int_equal(ctr_net_set_bip(cs, "10.89.3.1/24", &err), 0);
+	assert_ptr_equal(ctr_net(cs, &err), n);
+	if (ctr_net_set_bip(cs, "10.89.4.1/24", &err) != 0)
+		fail_msg("ctr_net_set_bip: %s", err.msg);
+	n = ctr_net(cs, &err);
+	assert_non_null(n);
+	assert_string_equal(netw_bip(n), "10.89.4.1/24");
+	if_addrs("shoal0", out, sizeof(out));
+	assert_string_equal(out, "10.89.4.1/24");
+
+	/* in use: refused, nothing changed */
+	mkid(id, 1);
+	ns_path(ka, root);
+	if (netw_attach(n, id, root, NULL, &err) != 0)
+		fail_msg("netw_attach: %s", err.msg);
+	assert_int_equal(ctr_net_set_bip(cs, "10.89.5.1/24", &err), SHOAL_EBUSY);
+	assert_string_equal(err.msg, "containers still use the node's old subnet 10.89.4.1/24: "
+				     "remove them, then restart the daemon");
+	assert_ptr_equal(ctr_net(cs, &err), n);
+	assert_string_equal(netw_bip(n), "10.89.4.1/24");
+	if_addrs("shoal0", out, sizeof(out));
+	assert_string_equal(out, "10.89.4.1/24");
+	assert_int_equal(ping_from(ka, "10.89.4.1"), 0);
+	assert_int_equal(netw_detach(n, id, &err), 0);
+	ctr_done(&loop, cs);
+
+	/* networking off */
+	PATHF(root, "%s/containers-off", f->dir);
+	cc.net = NULL;
+	if (ctr_open(&cc, &off, &err) != 0)
+		fail_msg("ctr_open: %s", err.msg);
+	assert_int_equal(ctr_net_set_bip(off, "10.89.3.1/24", &err), SHOAL_ENOTFOUND);
+	print_message("# %s\n", err.msg);
+	ctr_done(&loop, off);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -679,6 +1046,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_destroy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failure_leaves_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbound_nat, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_routes_set, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_routes_bad_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_readdress, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ctr_set_bip, setup, teardown),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

@@ -373,6 +373,188 @@ static void history_is_capped_per_slot(void **state)
 	fx_free(f);
 }
 
+/* A replicated service of @replicas; @tweak, if not NULL, edits it first. */
+static void add_service_with(struct fx *f, const char *id, uint64_t replicas,
+			     void (*tweak)(struct service_rec *))
+{
+	struct command cmd;
+	struct service_rec s;
+
+	command_init(&cmd);
+	assert_int_equal(service_rec_defaults(&s, NULL), 0);
+	s.meta.id = fx_strdup(id);
+	s.meta.updated_at = 1;
+	s.spec.name = fx_strdup(id);
+	s.spec.replicas = replicas;
+	s.spec.task_template.container_spec.image = fx_strdup("shoal-demo:latest");
+	if (tweak != NULL)
+		tweak(&s);
+	assert_int_equal(command_put(&cmd, RECORD_SERVICES, COMMAND_EXPECT_ANY, &s, NULL), 0);
+	service_rec_free(&s);
+	fx_apply(f, &cmd);
+}
+
+static void tweak_green(struct task_rec *t)
+{
+	t->color = fx_strdup("green");
+}
+
+static void other_colors_are_left_alone(void **state)
+{
+	struct fx *f = fx_new();
+	struct command cmd;
+	int64_t next;
+	char id[8];
+
+	(void)state;
+	fx_add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
+	add_service_with(f, "web", 2, NULL);
+	fx_add_task(f, "b1", "web", 1, "n1", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "g1", "web", 1, "n1", TASK_RUNNING, TASK_RUNNING, 3, tweak_green);
+	fx_add_task(f, "g2", "web", 2, "n1", TASK_FAILED, TASK_RUNNING, 3, tweak_green);
+	fx_add_task(f, "g3", "web", 3, "n1", TASK_RUNNING, TASK_RUNNING, 3, tweak_green);
+	for (int i = 0; i < 7; i++) {
+		snprintf(id, sizeof(id), "h%d", i);
+		fx_add_task(f, id, "web", 1, "n1", TASK_FAILED, TASK_SHUTDOWN, 10 + i, tweak_green);
+	}
+	/* Green tasks are neither kept, restarted, counted nor scaled down: slot
+	 * 2 has no blue task, so it gets one (uncolored: no blue/green here). The
+	 * green history of slot 1 is reaped on its own: 5 of its 8 kept. */
+	assert_int_equal(orch(f, 100 * SEC, &cmd, &next), 0);
+	assert_int_equal(next, 0);
+	assert_int_equal(cmd.n_ops, 4);
+	assert_int_equal(fx_put_for(&cmd, "new00")->slot, 2);
+	assert_null(fx_put_for(&cmd, "new00")->color);
+	assert_int_equal(fx_op_for(&cmd, "h0")->kind, COMMAND_DELETE);
+	assert_int_equal(fx_op_for(&cmd, "h1")->kind, COMMAND_DELETE);
+	assert_int_equal(fx_op_for(&cmd, "h2")->kind, COMMAND_DELETE);
+	fx_apply(f, &cmd);
+	assert_int_equal(orch(f, 101 * SEC, &cmd, &next), 0);
+	assert_int_equal(cmd.n_ops, 0);
+	/* The service goes: so do its tasks of every color. */
+	command_init(&cmd);
+	assert_int_equal(command_delete(&cmd, RECORD_SERVICES, COMMAND_EXPECT_ANY, "web", NULL), 0);
+	fx_apply(f, &cmd);
+	assert_int_equal(orch(f, 102 * SEC, &cmd, &next), 0);
+	assert_int_equal(fx_put_for(&cmd, "g1")->desired_state, TASK_REMOVE);
+	assert_int_equal(fx_put_for(&cmd, "g3")->desired_state, TASK_REMOVE);
+	assert_int_equal(fx_op_for(&cmd, "g2")->kind, COMMAND_DELETE);
+	assert_int_equal(fx_op_for(&cmd, "h6")->kind, COMMAND_DELETE);
+	command_free(&cmd);
+	fx_free(f);
+}
+
+static void tweak_bluegreen(struct service_rec *s)
+{
+	s->spec.update_strategy = fx_strdup("blue-green");
+}
+
+static void tweak_live_green(struct service_rec *s)
+{
+	s->deployment.live_color = fx_strdup("green");
+}
+
+static void new_tasks_get_the_live_color(void **state)
+{
+	struct fx *f = fx_new();
+	struct command cmd;
+	int64_t next;
+
+	(void)state;
+	add_service_with(f, "a", 1, NULL);
+	add_service_with(f, "b", 1, tweak_bluegreen);
+	add_service_with(f, "c", 1, tweak_live_green);
+	fx_add_task(f, "cb", "c", 1, "n1", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	assert_int_equal(orch(f, 10 * SEC, &cmd, &next), 0);
+	assert_int_equal(cmd.n_ops, 3);
+	assert_string_equal(fx_put_for(&cmd, "new00")->service_id, "a");
+	assert_null(fx_put_for(&cmd, "new00")->color);
+	assert_string_equal(fx_put_for(&cmd, "new01")->service_id, "b");
+	assert_string_equal(fx_put_for(&cmd, "new01")->color, "blue");
+	/* c's blue task is not live: green gets its own. */
+	assert_string_equal(fx_put_for(&cmd, "new02")->service_id, "c");
+	assert_string_equal(fx_put_for(&cmd, "new02")->color, "green");
+	assert_null(fx_op_for(&cmd, "cb"));
+	command_free(&cmd);
+	fx_free(f);
+}
+
+/* @t's spec becomes add_service_with()'s TaskTemplate: a clean task. */
+static void tweak_clean(struct task_rec *t)
+{
+	struct service_rec s;
+
+	assert_int_equal(service_rec_defaults(&s, NULL), 0);
+	s.spec.task_template.container_spec.image = fx_strdup("shoal-demo:latest");
+	schema_free(&svc_task_spec_schema, &t->spec);
+	assert_int_equal(schema_copy(&svc_task_spec_schema, &t->spec, &s.spec.task_template, NULL),
+			 0);
+	service_rec_free(&s);
+}
+
+static void start_first_spares_the_new_task(void **state)
+{
+	struct fx *f = fx_new();
+	struct command cmd;
+	int64_t next;
+
+	(void)state;
+	fx_add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
+	add_service_with(f, "web", 3, NULL);
+	fx_add_task(f, "old", "web", 1, "n1", TASK_RUNNING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "new", "web", 1, NULL, TASK_NEW, TASK_RUNNING, 5, tweak_clean);
+	/* Without a running task beside it, the less advanced one still goes. */
+	fx_add_task(f, "p1", "web", 2, "n1", TASK_PREPARING, TASK_RUNNING, 2, NULL);
+	fx_add_task(f, "p2", "web", 2, NULL, TASK_NEW, TASK_RUNNING, 5, tweak_clean);
+	/* A newer dirty one (a rollback made it so) is not spared. */
+	fx_add_task(f, "r1", "web", 3, "n1", TASK_RUNNING, TASK_RUNNING, 2, tweak_clean);
+	fx_add_task(f, "r2", "web", 3, NULL, TASK_NEW, TASK_RUNNING, 5, NULL);
+	assert_int_equal(orch(f, 10 * SEC, &cmd, &next), 0);
+	assert_int_equal(cmd.n_ops, 2);
+	assert_int_equal(fx_put_for(&cmd, "p2")->desired_state, TASK_SHUTDOWN);
+	assert_int_equal(fx_put_for(&cmd, "r2")->desired_state, TASK_SHUTDOWN);
+	fx_apply(f, &cmd);
+	/* The new one runs: the old one goes. */
+	fx_add_task(f, "new", "web", 1, "n1", TASK_RUNNING, TASK_RUNNING, 5, tweak_clean);
+	assert_int_equal(orch(f, 11 * SEC, &cmd, &next), 0);
+	assert_int_equal(cmd.n_ops, 1);
+	assert_int_equal(fx_put_for(&cmd, "old")->desired_state, TASK_SHUTDOWN);
+	command_free(&cmd);
+	fx_free(f);
+}
+
+static void stop_first_waits_for_the_stopping_task(void **state)
+{
+	struct fx *f = fx_new();
+	struct command cmd;
+	int64_t next;
+
+	(void)state;
+	fx_add_node(f, "n1", NODE_AVAILABILITY_ACTIVE, NULL);
+	fx_add_node(f, "n2", NODE_AVAILABILITY_ACTIVE, NULL);
+	add_service_with(f, "web", 3, NULL);
+	fx_add_task(f, "s1", "web", 1, "n1", TASK_RUNNING, TASK_SHUTDOWN, 2, NULL);
+	fx_add_task(f, "s2", "web", 2, "n2", TASK_RUNNING, TASK_SHUTDOWN, 2, NULL);
+	/* Never reached a node: nothing to wait for. */
+	fx_add_task(f, "s3", "web", 3, NULL, TASK_PENDING, TASK_SHUTDOWN, 2, NULL);
+	f->down[0] = "n2";
+	assert_int_equal(orch(f, 10 * SEC, &cmd, &next), 0);
+	assert_int_equal(cmd.n_ops, 2);
+	assert_int_equal(fx_put_for(&cmd, "new00")->slot, 2);
+	assert_int_equal(fx_put_for(&cmd, "new01")->slot, 3);
+	fx_apply(f, &cmd);
+	assert_int_equal(orch(f, 11 * SEC, &cmd, &next), 0);
+	assert_int_equal(cmd.n_ops, 0);
+	/* Once stopped, slot 1 gets its new task. */
+	fx_add_task(f, "s1", "web", 1, "n1", TASK_SHUTDOWN, TASK_SHUTDOWN, 2, NULL);
+	assert_int_equal(orch(f, 12 * SEC, &cmd, &next), 0);
+	assert_int_equal(cmd.n_ops, 1);
+	assert_int_equal(fx_put_for(&cmd, "new02")->slot, 1);
+	assert_int_equal(fx_put_for(&cmd, "new02")->desired_state, TASK_RUNNING);
+	command_free(&cmd);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -385,6 +567,10 @@ int main(void)
 	    cmocka_unit_test(global_follows_eligible_nodes),
 	    cmocka_unit_test(removed_service_tasks_go),
 	    cmocka_unit_test(history_is_capped_per_slot),
+	    cmocka_unit_test(other_colors_are_left_alone),
+	    cmocka_unit_test(new_tasks_get_the_live_color),
+	    cmocka_unit_test(start_first_spares_the_new_task),
+	    cmocka_unit_test(stop_first_waits_for_the_stopping_task),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
