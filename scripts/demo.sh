@@ -209,10 +209,18 @@ on 3 image ls
 on 2 node update --label-add demo=yes demo-3
 on 3 node ls || true
 
-say "a service: busybox httpd serving a page that names its container"
+# mesh N: GET the published port 8000 of node N, from node 1.
+mesh() {
+	printf 'GET / HTTP/1.0\r\nHost: node%s\r\n\r\n' "$1" |
+		in_node 1 timeout 5 busybox nc "$subnet.$1" 8000 | sed '1,/^\r*$/d'
+}
+
+say "a service: busybox httpd serving a page that names its container and version"
 # shellcheck disable=SC2016 # expanded in the container
-page='echo "<h1>hello from $(hostname)</h1>" >/www/index.html && exec httpd -f -v -p 8080 -h /www'
-on 1 service create --name web --replicas 3 shoal-demo:latest sh -c "$page"
+page='echo "<h1>hello from $(hostname), version $VERSION</h1>" >/www/index.html && trap "exit 0" TERM && { httpd -f -v -p 8080 -h /www & wait; }'
+on 1 service create --name web --replicas 3 -p 8000:8080 -e VERSION=1 \
+	--health-cmd "nc 127.0.0.1 8080 </dev/null" --health-interval 250ms \
+	shoal-demo:latest sh -c "$page"
 on 1 service ls
 on 1 service ps web
 on 2 service scale web=6
@@ -222,6 +230,15 @@ for n in 1 2 3; do
 done
 say "each node reaches the replicas it runs (on its container bridge)"
 for n in 1 2 3; do http "$n"; done
+say "the routing mesh: every node answers on the published port 8000, whoever runs the task"
+for n in 1 2 3; do printf 'node%s:8000 -> ' "$n"; mesh "$n"; done
+say "a blue/green update: a whole green set starts beside blue, traffic switches once it is healthy"
+on 1 service update --env-add VERSION=2 --update-strategy blue-green --bluegreen-grace 1m web
+on 1 service ps web
+for n in 1 2 3; do printf 'node%s:8000 -> ' "$n"; mesh "$n"; done
+say "changed our mind: rollback during the grace period switches back to blue at once"
+on 1 service rollback web
+for n in 1 2 3; do printf 'node%s:8000 -> ' "$n"; mesh "$n"; done
 say "the service's logs, gathered from the three nodes (httpd -v logs each request)"
 on 1 service logs --tail 2 web
 on 1 service rm web

@@ -68,6 +68,10 @@ check "the daemon still serves after bad input" sh_ a version
 port=$(free_port)
 check "swarm init" sh_ a swarm init --advertise-addr 127.0.0.1 --listen-addr "127.0.0.1:$port"
 id=$(sh_ a node ls -q)
+# The leader's first pass gives the node its container subnet (a write of its
+# record): the version below is taken after it.
+has_subnet() { api a GET /nodes/"$id" | head -n1 | grep -q '"Subnet":"10\.89\.'; }
+wait_for 10 has_subnet && ok "the leader gives the node a container subnet" || fail "node subnet" "$(api a GET /nodes/"$id")"
 v=$(api a GET /nodes/"$id" | head -n1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["Version"]["Index"])')
 out=$(api a POST "/nodes/$id/update?version=$v" -H 'Content-Type: application/json' -d '{"Role":"manager","Availability":"sleepy"}')
 contains "$out" "HTTP 400" && contains "$out" "sleepy" && ok "an unknown availability answers 400" || fail "unknown availability" "$out"
