@@ -82,34 +82,8 @@ docker_cleanup() {
 	find /sys/fs/cgroup/*/"$DW_CGROUP" -depth -type d -exec rmdir {} + 2>/dev/null
 	return 0
 }
-# The Docker cluster: dockerd I on host ${DKH[I]}, in $DC/I.
-DC=$T/dcluster
-dc_cg() { echo "$DW_CGROUP-c$1"; }
-dc() { local i=$1; shift; DOCKER_HOST="unix://$DC/$i/docker.sock" timeout 60 docker "$@"; }
-dc_pid() { cat "$DC/$1/docker.pid" 2>/dev/null; }
-# dc_kill I: kill -9 of dockerd I, its containerd and shims (all in its
-# host's namespace) and its containers (in its cgroups).
-dc_kill() {
-	local i=$1
-	ip netns pids "${NET_NS[${DKH[i]}]}" 2>/dev/null | xargs -r kill -9 2>/dev/null
-	cat /sys/fs/cgroup/*/"$(dc_cg "$i")"/*/cgroup.procs 2>/dev/null | sort -u | xargs -r kill -9 2>/dev/null
-	for _ in $(seq 1 100); do [ -z "$(ip netns pids "${NET_NS[${DKH[i]}]}" 2>/dev/null)" ] && break; sleep 0.05; done
-	rm -f "$DC/$i/docker.pid"
-}
-dcluster_cleanup() {
-	local i ids
-	[ -d "$DC" ] || return 0
-	for i in 1 2 3 4 5; do
-		[ -f "$DC/$i/docker.pid" ] || continue
-		ids=$(dc "$i" ps -aq 2>/dev/null)
-		[ -n "$ids" ] && dc "$i" rm -f $ids >/dev/null 2>&1
-	done
-	for i in 1 2 3 4 5; do
-		dc_kill "$i"
-		find /sys/fs/cgroup/*/"$(dc_cg "$i")" -depth -type d -exec rmdir {} + 2>/dev/null
-	done
-	return 0
-}
+# The Docker cluster: dockerd I on host ${DKH[I]} (bench/dcluster.sh).
+. "$top/bench/dcluster.sh"
 bench_cleanup() {
 	ctr_cleanup # kills our daemons, removes their containers, mounts and cgroups
 	floor_rm
@@ -342,21 +316,6 @@ section_death() {
 # --- a worker's death, Docker -------------------------------------------------------
 ddeath_ms=()
 ddeath_why=
-dc_start() { # I: dockerd I on its host; waits for its API
-	local i=$1 d=$DC/$1
-	mkdir -p "$d"
-	(nsenter --net="/var/run/netns/${NET_NS[${DKH[i]}]}" dockerd --data-root "$d/data" \
-		--exec-root "$d/exec" -H "unix://$d/docker.sock" --pidfile "$d/docker.pid" \
-		--cgroup-parent "$(dc_cg "$i")" --iptables=false --bridge=none >>"$d/dockerd.log" 2>&1 &)
-	wait_for 60 dc "$i" version
-}
-dc_ready() { [ "$(dc 1 node ls --format '{{.Status}}' 2>/dev/null | grep -c '^Ready$')" = 5 ]; }
-dc_ctr_total() {
-	local i n=0
-	for i in 1 2 3 4 5; do n=$((n + $(dc "$i" ps -q 2>/dev/null | wc -l))); done
-	echo "$n"
-}
-dc_none() { [ "$(dc_ctr_total)" = 0 ]; }
 dcluster_up() {
 	local i ip1 ip tok mtok wtok pids=()
 	if [ "${NO_DOCKER:-}" = 1 ]; then ddeath_why="NO_DOCKER=1"; return 1; fi

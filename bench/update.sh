@@ -81,36 +81,9 @@ CLIENT=7
 DKH=(0 8 9 10) # the Docker cluster's hosts
 
 # --- cleanup (lib.sh runs the hooks last-registered first, then the netns go) --
-DC=$T/dcluster
 DW_CGROUP=shoalbench-upd-$$
-dc_cg() { echo "$DW_CGROUP-c$1"; }
-dc() { local i=$1; shift; DOCKER_HOST="unix://$DC/$i/docker.sock" timeout 120 docker "$@"; }
-# dc_kill I: kill -9 of dockerd I, its containerd and shims (all in its
-# host's namespace) and its containers (in its cgroups).
-dc_kill() {
-	local i=$1
-	ip netns pids "${NET_NS[${DKH[i]}]}" 2>/dev/null | xargs -r kill -9 2>/dev/null
-	cat /sys/fs/cgroup/*/"$(dc_cg "$i")"/*/cgroup.procs 2>/dev/null | sort -u | xargs -r kill -9 2>/dev/null
-	for _ in $(seq 1 100); do [ -z "$(ip netns pids "${NET_NS[${DKH[i]}]}" 2>/dev/null)" ] && break; sleep 0.05; done
-	rm -f "$DC/$i/docker.pid"
-}
-dcluster_cleanup() {
-	local i ids m
-	[ -d "$DC" ] || return 0
-	for i in 1 2 3; do
-		[ -f "$DC/$i/docker.pid" ] || continue
-		ids=$(dc "$i" ps -aq 2>/dev/null)
-		[ -n "$ids" ] && dc "$i" rm -f $ids >/dev/null 2>&1
-	done
-	for i in 1 2 3; do
-		dc_kill "$i"
-		find /sys/fs/cgroup/*/"$(dc_cg "$i")" -depth -type d -exec rmdir {} + 2>/dev/null
-	done
-	for m in $(awk -v p="$DC/" 'index($2, p) == 1 { print $2 }' /proc/self/mounts | sort -r); do
-		umount -l "$m" 2>/dev/null
-	done
-	return 0
-}
+DC_TIMEOUT=120
+. "$top/bench/dcluster.sh"
 bench_cleanup() {
 	touch "$T/stop" 2>/dev/null
 	ctr_cleanup # kills our daemons, removes their containers, mounts and cgroups
@@ -304,16 +277,6 @@ shoal_cluster_down() { # SYS: kill its daemons, remove their containers
 # --- Docker on test hosts 8-10 ------------------------------------------------------
 dk_why=
 dimg=
-dc_start() { # I: dockerd I on its host; waits for its API
-	local i=$1 d=$DC/$1
-	mkdir -p "$d"
-	# in a subshell: no job of ours (no notice when cleanup kills it)
-	(nsenter --net="/var/run/netns/${NET_NS[${DKH[i]}]}" dockerd --data-root "$d/data" \
-		--exec-root "$d/exec" -H "unix://$d/docker.sock" --pidfile "$d/docker.pid" \
-		--cgroup-parent "$(dc_cg "$i")" --iptables=false --bridge=none >>"$d/dockerd.log" 2>&1 &)
-	wait_for 60 dc "$i" version
-}
-dc_ready() { [ "$(dc 1 node ls --format '{{.Status}}' 2>/dev/null | grep -c '^Ready$')" = 3 ]; }
 dcluster_up() {
 	local i ip1 ip mtok pids=()
 	if [ "${NO_DOCKER:-}" = 1 ]; then dk_why="NO_DOCKER=1"; return 1; fi

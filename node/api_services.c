@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "node/scheduler.h"
+#include "node/updater.h"
 #include "runtime/registry.h"
 
 #define RPC_INVALID "rpc error: code = InvalidArgument desc = "
@@ -1112,6 +1113,14 @@ static bool task_match(const struct store *st, const char *key, const char *val,
 		return t->node_id != NULL && strcmp(t->node_id, val) == 0;
 	if (strcmp(key, "desired-state") == 0)
 		return strcmp(val, schema_enum_name(task_state_names, (int)t->desired_state)) == 0;
+	/* The docker CLI's progress display (as Docker's daemon, only its
+	 * presence counts): tasks made from the service's current spec. */
+	if (strcmp(key, "_up-to-date") == 0) {
+		const struct service_rec *s =
+		    t->service_id != NULL ? store_get(st, RECORD_SERVICES, t->service_id) : NULL;
+
+		return s != NULL && updater_task_clean(s, t);
+	}
 	return false;
 }
 
@@ -1154,8 +1163,8 @@ static int resolve_refs(const struct store *st, const char *self_id, json_t *ter
 int api_tasks_list(const struct store *st, const char *self_id, const char *filters, json_t **out,
 		   struct shoal_err *err)
 {
-	static const char *const known[] = {"id",   "name",	     "label", "service",
-					    "node", "desired-state", NULL};
+	static const char *const known[] = {"id",   "name",	     "label",	    "service",
+					    "node", "desired-state", "_up-to-date", NULL};
 	static const char *const desired[] = {"running", "shutdown", "accepted", NULL};
 	json_t *terms = NULL, *list, *vals;
 	int rv;

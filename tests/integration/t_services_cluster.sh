@@ -27,16 +27,7 @@ dk() {
 }
 
 # Containers the test's daemons leave are removed whatever happens.
-svc_cleanup() {
-	local i r id
-	for i in 1 2 3 4 5; do
-		r=$T/d$i/state/containers/.runc
-		[ -d "$r" ] || continue
-		for id in $(runc --root "$r" list -q 2>/dev/null); do runc --root "$r" delete -f "$id" >/dev/null 2>&1; done
-	done
-	grep " $T/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
-}
-_cleanup_hooks+=(svc_cleanup)
+_cleanup_hooks+=(ctr_cleanup)
 
 out=$(sh_on d1 swarm init --advertise-addr "$(hip 1)" 2>&1)
 contains "$out" "Swarm initialized" || { fail "swarm init" "$out"; exit 1; }
@@ -117,6 +108,17 @@ sys.exit(0 if len(run) == 2 and dead else 1)'
 else
 	fail "a running task has a container pid" "$pid"
 fi
+
+# docker service update and rollback wait for convergence (the CLI's
+# progress display asks for the tasks with filter _up-to-date).
+out=$(dk d1 service update --env-add A=1 --update-monitor 1s web 2>&1)
+rc=$?
+[ $rc = 0 ] && contains "$out" "converged" && ok "docker service update: rolled over, converged" ||
+	fail "docker service update" "rc=$rc" "$out"
+out=$(dk d1 service rollback web 2>&1)
+rc=$?
+[ $rc = 0 ] && contains "$out" "converged" && ok "docker service rollback: converged" ||
+	fail "docker service rollback" "rc=$rc" "$out"
 
 # A label constraint.
 sh_on d1 node update --label-add zone=east svc-h4 >/dev/null || fail "label d4"

@@ -21,17 +21,9 @@ for i in 1 2 3; do
 done
 hip() { echo "${NET_IP[$1]}"; }
 
-upd_cleanup() {
-	local i r id
-	touch "$T/stop" 2>/dev/null
-	for i in 1 2 3; do
-		r=$T/d$i/state/containers/.runc
-		[ -d "$r" ] || continue
-		for id in $(runc --root "$r" list -q 2>/dev/null); do runc --root "$r" delete -f "$id" >/dev/null 2>&1; done
-	done
-	grep " $T/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
-}
-_cleanup_hooks+=(upd_cleanup)
+# The load client stops; the daemons' containers, mounts and cgroups go.
+upd_cleanup() { touch "$T/stop" 2>/dev/null; }
+_cleanup_hooks+=(ctr_cleanup upd_cleanup)
 
 out=$(sh_on d1 swarm init --advertise-addr "$(hip 1)" 2>&1)
 contains "$out" "Swarm initialized" || { fail "swarm init" "$out"; exit 1; }
