@@ -136,6 +136,12 @@ struct gossip_config {
 	 * received from the cluster (not for this member's own broadcasts). */
 	void (*user_message)(void *arg, const char *key, uint64_t version, const void *data,
 			     size_t len);
+	/* A datagram from @from was dropped (and counted, gossip_core_stats());
+	 * @why says why, for the log: "it does not unseal with any key of the
+	 * ring ...", "it is N bytes, too short to be sealed", "it unsealed but
+	 * does not decode", ... Called for every one: the caller limits what it
+	 * logs. */
+	void (*rejected)(void *arg, const char *from, const char *why);
 };
 
 /* --- socket-free core, virtual time ------------------------------------ */
@@ -163,8 +169,8 @@ int gossip_core_new(struct gossip_core **out, const struct gossip_config *cfg,
 void gossip_core_free(struct gossip_core *g);
 
 /* A datagram arrived from @from ("IP:port", as for io->send). Anything that
- * does not open with a key of the ring or does not decode is dropped and
- * counted (gossip_core_stats()). */
+ * does not open with a key of the ring or does not decode is dropped, counted
+ * (gossip_core_stats()) and reported to cfg->rejected. */
 void gossip_core_receive(struct gossip_core *g, const char *from, const void *data, size_t len,
 			 uint64_t now_ms);
 /* Run timers due at @now_ms; returns the time of the next one. Calling it

@@ -4,6 +4,7 @@
 
 #include <msgpack.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,6 +136,7 @@ struct gossip_core {
 	void (*member_changed)(void *arg, const struct gossip_member *m);
 	void (*user_message)(void *arg, const char *key, uint64_t version, const void *data,
 			     size_t len);
+	void (*rejected)(void *arg, const char *from, const char *why);
 	struct gossip_keyring keys;
 	struct gossip_core_io io;
 	bool left; /* this member left or was removed: it probes no more */
@@ -1829,24 +1831,42 @@ static bool handle_body(struct gossip_core *g, const char *from, const unsigned 
 	return true;
 }
 
-/* Open a sealed packet into @out (at least BODY_MAX bytes). */
+/* Open a sealed packet into @out (at least BODY_MAX bytes); false if it does
+ * not open, with the reason in @why. */
 static bool unseal(const struct gossip_core *g, const unsigned char *in, size_t len,
-		   unsigned char *out, size_t *out_len)
+		   unsigned char *out, size_t *out_len, char *why, size_t why_len)
 {
 	unsigned long long n = 0;
 	const unsigned char *nonce = in + 1;
 	const unsigned char *c = in + 1 + NONCE_LEN;
 	size_t clen;
 
-	if (len < SEAL_OVERHEAD || len > GOSSIP_MAX_PACKET || in[0] != GOSSIP_WIRE_VERSION)
+	if (len > GOSSIP_MAX_PACKET) {
+		snprintf(why, why_len, "it is larger than the limit of %u bytes",
+			 (unsigned)GOSSIP_MAX_PACKET);
 		return false;
+	}
+	if (len < SEAL_OVERHEAD) {
+		snprintf(why, why_len, "it is %zu bytes, too short to be sealed (%zu at least)",
+			 len, (size_t)SEAL_OVERHEAD);
+		return false;
+	}
+	if (in[0] != GOSSIP_WIRE_VERSION) {
+		snprintf(why, why_len, "its version byte is %u, not %u", (unsigned)in[0],
+			 (unsigned)GOSSIP_WIRE_VERSION);
+		return false;
+	}
 	clen = len - 1 - NONCE_LEN;
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &n, NULL, c, clen, in, 1, nonce,
 						       g->keys.primary) != 0 &&
 	    (!g->keys.has_previous ||
 	     crypto_aead_xchacha20poly1305_ietf_decrypt(out, &n, NULL, c, clen, in, 1, nonce,
-							g->keys.previous) != 0))
+							g->keys.previous) != 0)) {
+		snprintf(why, why_len,
+			 "it does not unseal with any key of the ring (not of this swarm, or "
+			 "sealed with a key rotated out since)");
 		return false;
+	}
 	*out_len = (size_t)n;
 	return true;
 }
@@ -1933,6 +1953,7 @@ int gossip_core_new(struct gossip_core **out, const struct gossip_config *cfg,
 	g->cb_arg = c.arg;
 	g->member_changed = c.member_changed;
 	g->user_message = c.user_message;
+	g->rejected = c.rejected;
 	g->keys = *keys;
 	g->io = *io;
 	if (member_insert(g, c.node_id, 0, GOSSIP_ALIVE, c.advertise, c.meta, c.meta_len, false,
@@ -1972,16 +1993,28 @@ void gossip_core_receive(struct gossip_core *g, const char *from, const void *da
 			 uint64_t now_ms)
 {
 	unsigned char body[GOSSIP_MAX_PACKET];
+	char why[160];
 	size_t blen = 0;
 
 	PRE(from != NULL);
 	g->stats.received++;
-	if (data == NULL || !unseal(g, data, len, body, &blen)) {
+	if (data == NULL) {
+		snprintf(why, sizeof(why), "it is empty");
+		len = 0;
+	}
+	if (data == NULL || !unseal(g, data, len, body, &blen, why, sizeof(why))) {
 		g->stats.rejected_seal++;
+		if (g->rejected != NULL)
+			g->rejected(g->cb_arg, from, why);
 		return;
 	}
-	if (!valid_addr(from) || !handle_body(g, from, body, blen, now_ms))
+	if (!valid_addr(from) || !handle_body(g, from, body, blen, now_ms)) {
 		g->stats.rejected_decode++;
+		if (g->rejected != NULL)
+			g->rejected(g->cb_arg, from,
+				    valid_addr(from) ? "it unsealed but does not decode"
+						     : "the sender's address is not IP:port");
+	}
 }
 
 uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)

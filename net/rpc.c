@@ -164,7 +164,10 @@ static int send_msg(struct stream *s, const struct rpc_message *m, struct shoal_
 /* --- serving -------------------------------------------------------------- */
 
 /* One served connection. Referenced by its stream (until the closed
- * callback) and by each call not yet answered; freed when both are gone. */
+ * callback), by each call not yet answered and, for a joiner, by its idle
+ * timer (until that handle's close callback); freed when all are gone. A
+ * joiner's connection is closed by the timer once it has had no call in
+ * flight for idle_ms. */
 struct conn {
 	struct stream *s;	    /* NULL once closed */
 	struct rpc_server *srv;	    /* NULL for rpc_serve() */
@@ -177,6 +180,9 @@ struct conn {
 	struct rpc_call *calls;
 	struct stream_peer peer;
 	char remote[ADDR_LEN];
+	bool has_idle;	  /* a joiner's: the idle timer below runs */
+	unsigned idle_ms; /* how long it waits with no call in flight */
+	uv_timer_t idle;
 };
 
 /* One request being served: dispatched -> the handler's rpc_reply(). It is
@@ -194,6 +200,7 @@ struct rpc_call {
  * once closed by its owner and every connection's stream closed. */
 struct rpc_server {
 	void *arg;
+	unsigned joiner_idle_ms;
 	struct conn *conns;
 	unsigned refs; /* the owner's, until rpc_server_close(), plus one per conn */
 	bool closing;
@@ -244,6 +251,20 @@ static void respond(struct conn *c, uint64_t id, int status, const char *message
 	(void)send_msg(c->s, &m, NULL);
 }
 
+/* A joiner made no call for idle_ms: close its connection. */
+static void idle_cb(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (c->s != NULL && c->inflight == 0)
+		stream_close(c->s);
+}
+
+static void idle_closed(uv_handle_t *h)
+{
+	conn_unref(h->data);
+}
+
 void rpc_reply(struct rpc_call *call, int status, const struct shoal_err *err, const void *body,
 	       size_t len)
 {
@@ -276,6 +297,8 @@ void rpc_reply(struct rpc_call *call, int status, const struct shoal_err *err, c
 	if (call->next != NULL)
 		call->next->prev = call->prev;
 	c->inflight--;
+	if (c->inflight == 0 && c->has_idle && c->s != NULL)
+		uv_timer_start(&c->idle, idle_cb, c->idle_ms, 0);
 	free(call);
 	conn_unref(c);
 }
@@ -321,6 +344,8 @@ static void serve_request(struct conn *c, const struct rpc_message *m)
 	c->calls = call;
 	c->inflight++;
 	c->refs++;
+	if (c->has_idle)
+		uv_timer_stop(&c->idle);
 	method->fn(c->arg, call, m->body, m->body_len);
 }
 
@@ -355,6 +380,8 @@ static void serve_closed(struct stream *s, int code, const struct shoal_err *err
 	(void)code;
 	(void)err;
 	c->s = NULL; /* every call in flight is now abandoned */
+	if (c->has_idle)
+		uv_close((uv_handle_t *)&c->idle, idle_closed);
 	if (c->srv != NULL) {
 		struct rpc_server *srv = c->srv;
 		if (c->sprev != NULL)
@@ -370,7 +397,7 @@ static void serve_closed(struct stream *s, int code, const struct shoal_err *err
 }
 
 static int serve(struct rpc_server *srv, struct stream *s, const struct rpc_method *methods,
-		 void *arg, struct shoal_err *err)
+		 void *arg, unsigned idle_ms, struct shoal_err *err)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
@@ -384,6 +411,14 @@ static int serve(struct rpc_server *srv, struct stream *s, const struct rpc_meth
 	c->refs = 1;
 	c->peer = *stream_peer(s);
 	snprintf(c->remote, sizeof(c->remote), "%s", stream_remote_addr(s));
+	if (!c->peer.authenticated) {
+		uv_timer_init(stream_loop(s), &c->idle);
+		c->idle.data = c;
+		c->has_idle = true;
+		c->idle_ms = idle_ms;
+		c->refs++;
+		uv_timer_start(&c->idle, idle_cb, idle_ms, 0);
+	}
 	if (srv != NULL) {
 		c->srv = srv;
 		srv->refs++;
@@ -398,7 +433,7 @@ static int serve(struct rpc_server *srv, struct stream *s, const struct rpc_meth
 
 int rpc_serve(struct stream *s, const struct rpc_method *methods, void *arg, struct shoal_err *err)
 {
-	return serve(NULL, s, methods, arg, err);
+	return serve(NULL, s, methods, arg, RPC_JOINER_IDLE_MS, err);
 }
 
 int rpc_server_new(struct rpc_server **out, void *arg, struct shoal_err *err)
@@ -408,6 +443,7 @@ int rpc_server_new(struct rpc_server **out, void *arg, struct shoal_err *err)
 	if (srv == NULL)
 		return shoal_errf(err, SHOAL_ENOMEM, "out of memory");
 	srv->arg = arg;
+	srv->joiner_idle_ms = RPC_JOINER_IDLE_MS;
 	srv->refs = 1;
 	*out = srv;
 	return 0;
@@ -420,7 +456,16 @@ int rpc_server_serve(struct rpc_server *srv, struct stream *s, const struct rpc_
 		stream_close(s);
 		return shoal_errf(err, SHOAL_ESHUTDOWN, "the RPC server is closing");
 	}
-	return serve(srv, s, methods, srv->arg, err);
+	return serve(srv, s, methods, srv->arg, srv->joiner_idle_ms, err);
+}
+
+int rpc_server_set_joiner_idle(struct rpc_server *srv, unsigned ms, struct shoal_err *err)
+{
+	if (ms == 0 || ms > MAX_TIMEOUT_MS)
+		return shoal_errf(err, SHOAL_EINVAL, "invalid joiner idle time %u ms: 1 to %u", ms,
+				  MAX_TIMEOUT_MS);
+	srv->joiner_idle_ms = ms;
+	return 0;
 }
 
 void rpc_server_close(struct rpc_server *srv)

@@ -34,6 +34,11 @@
 #define RPC_MAX_BODY (16u << 20)
 /* Requests served at once on one connection; more are answered SHOAL_EBUSY. */
 #define RPC_MAX_INFLIGHT 256
+/* A served connection from an unauthenticated peer (a joiner: anyone who
+ * completes the handshake without a certificate) is closed once it has had no
+ * request in flight for this long. A joiner needs one call; connections that
+ * make none must not pile up. */
+#define RPC_JOINER_IDLE_MS 10000
 
 /* --- message codec (socket-free; the fuzz target drives it) ------------- */
 
@@ -90,8 +95,9 @@ void rpc_reply(struct rpc_call *call, int status, const struct shoal_err *err, c
  * ownership passes to the RPC layer): each request runs the method of
  * @methods (an array ending with a NULL name, which must outlive the
  * connection) of the same name with @arg. The connection closes when the peer
- * closes it or sends bad bytes; calls in flight are then abandoned. Returns 0
- * or SHOAL_ENOMEM (then @s is closed). */
+ * closes it or sends bad bytes, or, for an unauthenticated peer, after
+ * RPC_JOINER_IDLE_MS without a request in flight; calls in flight are then
+ * abandoned. Returns 0 or SHOAL_ENOMEM (then @s is closed). */
 int rpc_serve(struct stream *s, const struct rpc_method *methods, void *arg, struct shoal_err *err);
 
 /* A set of served connections with one owner, who can close them all: no
@@ -100,6 +106,10 @@ int rpc_serve(struct stream *s, const struct rpc_method *methods, void *arg, str
  * rpc_reply(). */
 struct rpc_server;
 int rpc_server_new(struct rpc_server **out, void *arg, struct shoal_err *err);
+/* How long a joiner's connection served from now on may stay idle (no
+ * request in flight) before it is closed; 1 to 600000 ms, RPC_JOINER_IDLE_MS
+ * until set (and always for rpc_serve()). Returns 0 or SHOAL_EINVAL. */
+int rpc_server_set_joiner_idle(struct rpc_server *srv, unsigned ms, struct shoal_err *err);
 /* As rpc_serve(), with the server's @arg; SHOAL_ESHUTDOWN once it is closing
  * (@s is closed then). */
 int rpc_server_serve(struct rpc_server *srv, struct stream *s, const struct rpc_method *methods,

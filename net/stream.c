@@ -87,6 +87,8 @@ struct stream_listener {
 	struct stream *handshaking;
 	unsigned failures;
 	struct shoal_err last;
+	void (*on_failure)(void *arg, int code, const struct shoal_err *why);
+	void *failure_arg;
 	unsigned port;
 	bool closing;
 	void (*close_cb)(void *arg);
@@ -241,6 +243,8 @@ static void finish(struct stream *s)
 		if (!s->cancelled) {
 			l->failures++;
 			l->last = s->err;
+			if (l->on_failure != NULL && !l->closing)
+				l->on_failure(l->failure_arg, s->code, &s->err);
 		}
 	}
 	free(s);
@@ -632,6 +636,11 @@ const char *stream_remote_addr(const struct stream *s)
 	return s->remote;
 }
 
+uv_loop_t *stream_loop(const struct stream *s)
+{
+	return s->loop;
+}
+
 void stream_close(struct stream *s)
 {
 	if (s->state != ST_READY && s->state != ST_STARTED)
@@ -756,6 +765,14 @@ unsigned stream_listener_failures(const struct stream_listener *l, struct shoal_
 	if (last != NULL && l->failures > 0)
 		*last = l->last;
 	return l->failures;
+}
+
+void stream_listener_on_failure(struct stream_listener *l,
+				void (*cb)(void *arg, int code, const struct shoal_err *why),
+				void *arg)
+{
+	l->on_failure = cb;
+	l->failure_arg = arg;
 }
 
 void stream_listener_close(struct stream_listener *l, void (*cb)(void *arg), void *arg)

@@ -174,6 +174,8 @@ int stream_send(struct stream *s, const void *data, size_t len, struct shoal_err
 const struct stream_peer *stream_peer(const struct stream *s);
 /* "IP:port" of the peer's end of the TCP connection. */
 const char *stream_remote_addr(const struct stream *s);
+/* The loop the stream runs on. */
+uv_loop_t *stream_loop(const struct stream *s);
 /* Close: send the final frame, let queued bytes out (for at most the
  * handshake timeout), then close the socket. The closed callback (if
  * started) fires once, from the loop. Calling it again, or for a stream
@@ -208,6 +210,14 @@ unsigned stream_listener_port(const struct stream_listener *l);
 /* How many handshakes failed or timed out so far; the last reason ("handshake
  * with IP:port: ...") is copied into @last if not NULL and there was one. */
 unsigned stream_listener_failures(const struct stream_listener *l, struct shoal_err *last);
+/* Call @cb (NULL: none) with @arg for each failure counted above, once the
+ * failed connection is closed: @code as for stream_closed_cb, @why the
+ * reason ("handshake with IP:port: ..."), valid during the call. It is not
+ * called once stream_listener_close() was called. @cb may call anything but
+ * stream_listener_close(). */
+void stream_listener_on_failure(struct stream_listener *l,
+				void (*cb)(void *arg, int code, const struct shoal_err *why),
+				void *arg);
 /* Stop listening and close streams still in handshake, then call @cb (may be
  * NULL) once their memory is freed. Streams already handed out stay open
  * (their owners close them). */

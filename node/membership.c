@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/log_limit.h"
 
 enum key_phase {
 	KEYS_STEADY,	/* primary seals, previous (if any) is dropped soon */
@@ -26,7 +27,8 @@ struct membership {
 	bool closing;
 	void (*close_cb)(void *arg);
 	void *close_arg;
-	unsigned handles; /* timers still open while closing */
+	unsigned handles;	  /* timers still open while closing */
+	struct log_limit rejects; /* datagrams dropped, logged a few per kind */
 };
 
 static struct gossip_core *core(struct membership *m)
@@ -58,6 +60,15 @@ static void user_message(void *arg, const char *key, uint64_t version, const voi
 	(void)len;
 	if (m->cfg.nudge != NULL && !m->closing)
 		m->cfg.nudge(m->cfg.arg, key, version);
+}
+
+/* Anyone can send to the gossip port: log each kind of drop a few times per
+ * window, the sender named. */
+static void rejected(void *arg, const char *from, const char *why)
+{
+	struct membership *m = arg;
+
+	log_limited(&m->rejects, LOG_WARN, "gossip", "rejected a datagram from %s: %s", from, why);
 }
 
 static void apply_ring(struct membership *m)
@@ -114,6 +125,9 @@ int membership_start(struct membership **out, uv_loop_t *loop, const struct memb
 	gc.arg = m;
 	gc.member_changed = member_changed;
 	gc.user_message = user_message;
+	gc.rejected = rejected;
+	log_limit_init(&m->rejects, MEMBERSHIP_LOG_WINDOW_MS, MEMBERSHIP_LOG_BURST,
+		       MEMBERSHIP_LOG_TOTAL, NULL, NULL);
 	rv = gossip_start(&m->gossip, loop, cfg->bind, &gc, &m->ring, err);
 	if (rv != 0) {
 		sodium_memzero(m, sizeof *m);

@@ -66,6 +66,15 @@ void membership_remove(struct membership *m, const char *node_id);
  * version than one already spread is ignored. */
 void membership_nudge(struct membership *m, const char *key, uint64_t version);
 
+/* Datagrams dropped (not sealed with a key of the ring, or not decoding) are
+ * logged as warnings naming the sender and why, at most
+ * MEMBERSHIP_LOG_BURST of a kind per MEMBERSHIP_LOG_WINDOW_MS, and
+ * MEMBERSHIP_LOG_TOTAL in all besides the first of each kind
+ * (lib/log_limit.h); the others are counted in the next line of their kind. */
+#define MEMBERSHIP_LOG_WINDOW_MS 10000
+#define MEMBERSHIP_LOG_BURST	 5
+#define MEMBERSHIP_LOG_TOTAL	 20
+
 /* Datagrams that no key of the ring opened, since start. */
 uint64_t membership_rejected(struct membership *m);
 

@@ -35,6 +35,7 @@
 #include "lib/clock.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "lib/log_limit.h"
 #include "net/cert.h"
 #include "net/identity.h"
 #include "net/stream.h"
@@ -483,6 +484,22 @@ static void on_stream(struct stream_listener *l, struct stream *st, void *arg)
 	stream_close(st);
 }
 
+/* Refused connections on the cluster port, logged at most 5 of a kind per
+ * 10 s, and 20 in all besides the first of each kind (lib/log_limit.h).
+ * Anyone can provoke them, and the log is the process's: one limit for the
+ * process, not per listener. */
+static struct log_limit refusals;
+static bool refusals_ready;
+
+/* A connection failed its handshake; @why names its address. */
+static void on_refused(void *arg, int code, const struct shoal_err *why)
+{
+	(void)arg;
+	(void)code;
+	log_limited(&refusals, LOG_WARN, "swarm", "refused a connection on the cluster port: %s",
+		    why->msg);
+}
+
 /* Listen on the cluster port with this node's certificate. */
 static int open_listener(struct swarm *s, struct shoal_err *err)
 {
@@ -499,9 +516,16 @@ static int open_listener(struct swarm *s, struct shoal_err *err)
 	s->tcfg.arg = s;
 	/* Its errors name the address already. */
 	rv = stream_listen(&s->listener, s->loop, s->listen_addr, &s->sid, on_stream, s, err);
-	if (rv != 0)
+	if (rv != 0) {
 		s->listener = NULL;
-	return rv;
+		return rv;
+	}
+	if (!refusals_ready) {
+		log_limit_init(&refusals, 10000, 5, 20, NULL, NULL);
+		refusals_ready = true;
+	}
+	stream_listener_on_failure(s->listener, on_refused, NULL);
+	return 0;
 }
 
 static void close_listener(struct swarm *s)

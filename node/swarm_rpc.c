@@ -65,6 +65,12 @@ static void proposal_done(void *arg, int status, void *result)
 	case SHOAL_ESHUTDOWN:
 		shoal_errf(&err, status, "the node is shutting down");
 		break;
+	case SHOAL_EIO:
+		shoal_errf(&err, status,
+			   "raft could not write the change to its log in %s/raft: is that "
+			   "disk full or failing?",
+			   p->s->state_dir);
+		break;
 	default:
 		shoal_errf(&err, status, "raft: %s", shoal_strerror(status));
 		break;

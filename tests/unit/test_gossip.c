@@ -983,6 +983,9 @@ struct lone {
 	unsigned nreplies;
 	const char *watch; /* a member whose death time is kept */
 	uint64_t dead_at;
+	unsigned rejects; /* datagrams reported dropped; the last one's sender and why */
+	char rejected_from[GOSSIP_ADDR_LEN];
+	char rejected_why[256];
 };
 
 /* Queue an ACK for every PING in the sealed packet @data. */
@@ -1054,6 +1057,15 @@ static void lone_member(void *arg, const struct gossip_member *m)
 		l->dead_at = l->now;
 }
 
+static void lone_rejected(void *arg, const char *from, const char *why)
+{
+	struct lone *l = arg;
+
+	l->rejects++;
+	snprintf(l->rejected_from, sizeof(l->rejected_from), "%s", from);
+	snprintf(l->rejected_why, sizeof(l->rejected_why), "%s", why);
+}
+
 static void lone_new(struct lone *l, const char *id, const unsigned char *key)
 {
 	struct gossip_core_io io = {.arg = l, .send = lone_send, .random = lone_random};
@@ -1067,6 +1079,7 @@ static void lone_new(struct lone *l, const char *id, const unsigned char *key)
 	l->now = T0;
 	cfg.arg = l;
 	cfg.member_changed = lone_member;
+	cfg.rejected = lone_rejected;
 	assert_int_equal(gossip_core_new(&l->core, &cfg, &k, &io, T0, NULL), 0);
 }
 
@@ -1302,6 +1315,9 @@ static void hostile_packets_rejected_and_counted(void **state)
 	gossip_core_receive(l.core, "10.0.0.9:7946", "", 0, T0);
 	gossip_core_receive(l.core, "10.0.0.9:7946", "\x01", 1, T0);
 	seal_n += 2;
+	assert_int_equal(l.rejects, 2);
+	assert_string_equal(l.rejected_from, "10.0.0.9:7946");
+	assert_string_equal(l.rejected_why, "it is 1 bytes, too short to be sealed (41 at least)");
 	for (size_t len = 40; len <= GOSSIP_MAX_PACKET + 1; len += 97) {
 		for (size_t i = 0; i < len; i++) {
 			rng = rng * 6364136223846793005ULL + 1;
@@ -1310,8 +1326,22 @@ static void hostile_packets_rejected_and_counted(void **state)
 		pkt[0] = GOSSIP_WIRE_VERSION;
 		gossip_core_receive(l.core, "10.0.0.9:7946", pkt, len, T0);
 		seal_n++;
+		if (len == 40) {
+			assert_string_equal(l.rejected_why,
+					    "it is 40 bytes, too short to be sealed (41 at least)");
+			continue;
+		}
+		assert_string_equal(
+		    l.rejected_why,
+		    "it does not unseal with any key of the ring (not of this swarm, "
+		    "or sealed with a key rotated out since)");
 	}
+	gossip_core_receive(l.core, "10.0.0.8:7946", pkt, GOSSIP_MAX_PACKET + 1, T0);
+	seal_n++;
+	assert_string_equal(l.rejected_from, "10.0.0.8:7946");
+	assert_string_equal(l.rejected_why, "it is larger than the limit of 1400 bytes");
 	expect_counts(l.core, seal_n, decode_n);
+	assert_int_equal(l.rejects, seal_n + decode_n);
 
 	/* A real packet (a join) from another core: truncated or with any one
 	 * bit flipped, it does not open; whole, it does. */
@@ -1345,7 +1375,9 @@ static void hostile_packets_rejected_and_counted(void **state)
 		msgpack_sbuffer_init(&sb);
 		pack_alive(&sb, "abc", 1, "1.2.3.4:5");
 		seal_and_receive(&l, wrong, GOSSIP_WIRE_VERSION, sb.data, sb.size);
+		assert_non_null(strstr(l.rejected_why, "does not unseal with any key of the ring"));
 		seal_and_receive(&l, key, GOSSIP_WIRE_VERSION + 1, sb.data, sb.size);
+		assert_string_equal(l.rejected_why, "its version byte is 2, not 1");
 		seal_n += 2;
 		expect_counts(l.core, seal_n, decode_n);
 		assert_null(gossip_core_member(l.core, "abc"));
@@ -1364,6 +1396,7 @@ static void hostile_packets_rejected_and_counted(void **state)
 		seal_and_receive(&l, key, GOSSIP_WIRE_VERSION, sb.data, sb.size);
 		decode_n++;
 		expect_counts(l.core, seal_n, decode_n);
+		assert_string_equal(l.rejected_why, "it unsealed but does not decode");
 		msgpack_sbuffer_destroy(&sb);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(raw_bad); i++) {
@@ -1399,6 +1432,8 @@ static void hostile_packets_rejected_and_counted(void **state)
 		assert_non_null(gossip_core_member(l.core, "abc"));
 		msgpack_sbuffer_destroy(&sb);
 	}
+	/* Every drop was reported, and nothing else. */
+	assert_int_equal(l.rejects, seal_n + decode_n);
 	gossip_core_free(l.core);
 }
 

@@ -387,6 +387,7 @@ struct server {
 	bool authenticated;
 	char remote[64];
 	unsigned listener_closed;
+	struct rpc_server *rs; /* if set, serve through it */
 };
 
 static struct server srv;
@@ -485,7 +486,8 @@ static void on_accept(struct stream_listener *l, struct stream *s, void *arg)
 		stream_start(s, raw_message, raw_closed, NULL);
 		return;
 	}
-	if (rpc_serve(s, methods, sv, &err) != 0)
+	if (sv->rs != NULL ? rpc_server_serve(sv->rs, s, methods, &err) != 0
+			   : rpc_serve(s, methods, sv, &err) != 0)
 		fail_msg("serve: %s", err.msg);
 }
 
@@ -896,7 +898,7 @@ static void rawc_dialed(struct stream *s, int status, const struct shoal_err *er
 static void send_request(struct stream *s, uint64_t version, uint64_t id, const char *method)
 {
 	struct rpc_message m = {
-	    .kind = RPC_REQUEST, .version = version, .id = id, .timeout_ms = 1000};
+	    .kind = RPC_REQUEST, .version = version, .id = id, .timeout_ms = 5000};
 	struct buf b;
 
 	snprintf(m.method, sizeof(m.method), "%s", method);
@@ -930,6 +932,87 @@ static void tcp_other_version_and_bad_bytes(void **state)
 	run_until_count(&r.closed, 1);
 	assert_int_equal(r.closed_code, SHOAL_ESHUTDOWN);
 	assert_int_equal(r.n_msgs, 1);
+	server_stop();
+}
+
+/* Run the loop for @ms (to see that something does NOT happen meanwhile). */
+static void ticked(uv_timer_t *t)
+{
+	*(bool *)t->data = true;
+}
+
+static void run_for(unsigned ms)
+{
+	uv_timer_t t;
+	bool done = false;
+
+	uv_timer_init(&loop, &t);
+	t.data = &done;
+	uv_timer_start(&t, ticked, ms, 0);
+	while (!done) {
+		uv_run(&loop, UV_RUN_ONCE);
+		if (guard_fired)
+			fail_msg("the test hung");
+	}
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+static void raw_dial(struct raw *r, const struct node *n, enum stream_purpose purpose)
+{
+	struct shoal_err err;
+
+	assert_int_equal(stream_dial(&loop, srv.addr, purpose, &n->sid, rawc_dialed, r, &err), 0);
+	while (r->s == NULL) {
+		uv_run(&loop, UV_RUN_ONCE);
+		assert_false(guard_fired);
+	}
+}
+
+/* Anyone can complete the handshake as a joiner: a joiner's connection that
+ * makes no call is closed after the idle time, one with a call in flight is
+ * not, and a member's connection never is. */
+static void tcp_idle_joiner_is_closed(void **state)
+{
+	struct raw idle = {0}, busy = {0}, member = {0};
+	struct shoal_err err;
+	uint64_t t0, dt;
+
+	(void)state;
+	server_start();
+	assert_int_equal(rpc_server_new(&srv.rs, &srv, &err), 0);
+	assert_int_equal(rpc_server_set_joiner_idle(srv.rs, 0, &err), SHOAL_EINVAL);
+	assert_int_equal(rpc_server_set_joiner_idle(srv.rs, 600001, &err), SHOAL_EINVAL);
+	assert_int_equal(rpc_server_set_joiner_idle(srv.rs, 300, &err), 0);
+
+	/* A joiner that makes one call, then nothing. */
+	raw_dial(&idle, &joiner, STREAM_JOIN);
+	send_request(idle.s, RPC_VERSION, 1, "echo");
+	run_until_count(&idle.n_msgs, 1);
+	assert_int_equal(idle.m.status, 0);
+	t0 = clock_mono_ms();
+	/* A joiner whose call is held, and a member that makes none. */
+	raw_dial(&busy, &joiner, STREAM_JOIN);
+	send_request(busy.s, RPC_VERSION, 1, "hold");
+	raw_dial(&member, &worker, STREAM_RPC);
+	run_until_count(&idle.closed, 1);
+	dt = clock_mono_ms() - t0;
+	assert_int_equal(idle.closed_code, SHOAL_ESHUTDOWN);
+	assert_true(dt >= 200 && dt < 5000);
+	assert_int_equal(srv.n_held, 1);
+	run_for(900); /* three idle times */
+	assert_int_equal(busy.closed, 0);
+	assert_int_equal(member.closed, 0);
+	/* Answered, the held joiner is idle: closed in turn. */
+	server_release_held();
+	run_until_count(&busy.n_msgs, 1);
+	assert_int_equal(busy.m.status, 0);
+	run_until_count(&busy.closed, 1);
+	assert_int_equal(busy.closed_code, SHOAL_ESHUTDOWN);
+	assert_int_equal(member.closed, 0);
+	stream_close(member.s);
+	run_until_count(&member.closed, 1);
+	rpc_server_close(srv.rs);
 	server_stop();
 }
 
@@ -984,6 +1067,7 @@ int main(void)
 	    TCP_TEST(tcp_busy_past_max_inflight),
 	    TCP_TEST(tcp_joiner_calls_without_certificate),
 	    TCP_TEST(tcp_other_version_and_bad_bytes),
+	    TCP_TEST(tcp_idle_joiner_is_closed),
 	    TCP_TEST(bad_calls_fail_at_once),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -1128,6 +1128,9 @@ struct tcp_test {
 	uv_timer_t poll; /* waits for the listener to count a failure */
 	unsigned failures;
 	struct shoal_err last_failure;
+	unsigned hooked; /* calls of the listener's failure hook */
+	int hooked_code;
+	struct shoal_err hooked_why;
 };
 
 static struct tcp_test *T;
@@ -1364,6 +1367,15 @@ static void dial_forged(struct stream *s, int status, const struct shoal_err *er
 	stream_start(s, side_message, forged_closed, t);
 }
 
+static void on_failure(void *arg, int code, const struct shoal_err *why)
+{
+	struct tcp_test *t = arg;
+
+	t->hooked++;
+	t->hooked_code = code;
+	t->hooked_why = *why;
+}
+
 static void tcp_refused_certificate_is_counted_and_explained(void **state)
 {
 	struct shoal_err err, last;
@@ -1376,11 +1388,16 @@ static void tcp_refused_certificate_is_counted_and_explained(void **state)
 	memcpy(forged.sid.root_pk, root.pk, IDENTITY_PK_LEN);
 	tcp_test_init(&t, &manager);
 	assert_int_equal(stream_listener_failures(t.l, &last), 0);
+	stream_listener_on_failure(t.l, on_failure, &t);
 	assert_int_equal(stream_dial(&loop, t.addr, STREAM_RPC, &forged.sid, dial_forged, &t, &err),
 			 0);
 	run_loop();
 	assert_int_equal(t.accepted, 0);
 	assert_int_equal(t.failures, 1);
+	/* The hook told of the same failure, with its reason. */
+	assert_int_equal(t.hooked, 1);
+	assert_int_equal(t.hooked_code, SHOAL_EPROTO);
+	assert_string_equal(t.hooked_why.msg, t.last_failure.msg);
 	assert_true(strstr(t.last_failure.msg, "handshake with 127.0.0.1:") == t.last_failure.msg);
 	assert_non_null(strstr(t.last_failure.msg, ": certificate of node forgednode is not "
 						   "signed by this cluster's root key"));
@@ -1664,6 +1681,7 @@ static void tcp_listener_close_ends_pending_handshakes(void **state)
 
 	(void)state;
 	tcp_test_init(&t, &manager);
+	stream_listener_on_failure(t.l, on_failure, &t);
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(end_open(&r.hello, true, STREAM_RPC, &worker.sid, now, NULL), 0);
 	uv_tcp_init(&loop, &r.tcp);
@@ -1677,6 +1695,7 @@ static void tcp_listener_close_ends_pending_handshakes(void **state)
 	assert_true(r.ended); /* the pending connection was closed */
 	assert_true(t.listener_closed);
 	assert_int_equal(t.accepted, 0);
+	assert_int_equal(t.hooked, 0); /* cancelled by the close: not a refusal */
 	end_free(&r.hello);
 	tcp_test_free(&t);
 }
