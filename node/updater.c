@@ -43,6 +43,7 @@ struct group {
 	const char *node_id; /* global services: the node; else NULL */
 	enum group_kind kind;
 	bool cooling; /* DONE less than Delay ago */
+	bool beyond;  /* a slot above Replicas (a scale-down left it): never refilled */
 };
 
 struct upd {
@@ -290,7 +291,7 @@ static int add_group(struct upd *u, struct ent **g, size_t n)
 	return 0;
 }
 
-/* Group the live tasks: slots 1..Replicas, or for a global service the
+/* Group the live tasks: their slots, or for a global service the
  * nodes that may run it (active, up, matching the constraints); tasks
  * elsewhere are the orchestrator's to stop. */
 static int make_groups(struct upd *u, const struct service_rec *svc)
@@ -327,10 +328,14 @@ static int make_groups(struct upd *u, const struct service_rec *svc)
 					break;
 				u->groups[u->n_groups - 1].node_id = t->node_id;
 			}
-		} else if (t->slot >= 1 && t->slot <= svc->spec.replicas) {
+		} else if (t->slot >= 1) {
+			/* A scale-down may leave a slot above Replicas (it drops
+			 * dead slots first): updated like the others, but once
+			 * stopped the orchestrator refills the lowest free slot. */
 			rv = add_group(u, u->live + i, j - i);
 			if (rv != 0)
 				break;
+			u->groups[u->n_groups - 1].beyond = t->slot > svc->spec.replicas;
 		}
 		i = j;
 	}
@@ -392,7 +397,7 @@ static void classify(struct upd *u, struct group *gr, const struct svc_update_co
 	/* Its dirty task stopped (or never reached a node) and nothing else wants
 	 * to run: the orchestrator makes the new one in its next pass. */
 	refilling =
-	    !clean_run && !dirty_run && !newest->clean &&
+	    !gr->beyond && !clean_run && !dirty_run && !newest->clean &&
 	    newest->t->desired_state == TASK_SHUTDOWN &&
 	    (newest->t->status.state == TASK_SHUTDOWN || newest->t->status.state < TASK_ASSIGNED);
 

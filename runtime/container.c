@@ -78,6 +78,10 @@ static void ctr_free(struct ctr *c)
 {
 	struct ctr_watch *w, *wn;
 
+	if (c->in_exit_waiters) {
+		c->free_deferred = true; /* exit_cleaned() frees it once they returned */
+		return;
+	}
 	ctr_spec_free(&c->pub.spec);
 	oci_strlist_free(&c->pub.args);
 	health_resolve_free(&c->health_check, &c->health_argv);
@@ -498,7 +502,13 @@ static void exit_cleaned(struct ctr *c, int status, const char *msg)
 		emit(c, CTR_EV_EXIT);
 	/* Log followers learn that nothing more will come. */
 	ctr_log_notify(c);
+	c->in_exit_waiters = true;
 	waiters_fire(&c->exit_waiters, 0, NULL);
+	c->in_exit_waiters = false;
+	if (c->free_deferred) {
+		ctr_free(c); /* a waiter removed it: nothing of it is left to do */
+		return;
+	}
 	if (c->closing_handles)
 		ctr_proc_close_handles(c, c->on_closed);
 	else if (c->removing)

@@ -86,6 +86,10 @@ struct ctr {
 	bool stopping;
 	bool removing;
 	bool closing_handles;
+	/* exit_cleaned() is firing the exit waiters: one of them may remove the
+	 * container (the agent does), and ctr_free() then waits for it. */
+	bool in_exit_waiters;
+	bool free_deferred;
 	int open_handles;		  /* handles whose close callback has not run */
 	void (*on_closed)(struct ctr *c); /* once every handle is closed */
 	struct ctr_waiter *start_waiters, *exit_waiters, *remove_waiters;

@@ -689,6 +689,39 @@ static void force_update_dirties_all(void **state)
 	world_free(w);
 }
 
+/* @t's spec becomes add_web()'s v1 TaskTemplate. */
+static void tweak_v1(struct task_rec *t)
+{
+	struct service_rec s;
+
+	assert_int_equal(service_rec_defaults(&s, NULL), 0);
+	s.spec.task_template.container_spec.image = fx_strdup("v1");
+	schema_free(&svc_task_spec_schema, &t->spec);
+	assert_int_equal(schema_copy(&svc_task_spec_schema, &t->spec, &s.spec.task_template, NULL),
+			 0);
+	service_rec_free(&s);
+}
+
+/* A scale-down that dropped a middle slot leaves slots 1 and 3 of 2
+ * replicas: both are updated (found by the chaos suite). */
+static void slots_above_replicas_are_updated(void **state)
+{
+	struct world *w = world_new();
+
+	(void)state;
+	add_web(w, false, 2, NULL);
+	fx_add_task(w->f, "t1", "web", 1, "n1", TASK_RUNNING, TASK_RUNNING, 2, tweak_v1);
+	fx_add_task(w->f, "t3", "web", 3, "n1", TASK_RUNNING, TASK_RUNNING, 2, tweak_v1);
+	run_until(w, 10 * SEC, 1000 * SEC);
+	assert_int_equal(count_tasks(w, "v1", TASK_RUNNING, NULL), 2);
+	update_web(w, 100 * SEC, image_v2);
+	run_until(w, 100 * SEC, 1000 * SEC);
+	assert_string_equal(web(w)->update_status.state, "completed");
+	assert_int_equal(count_tasks(w, "v1", TASK_RUNNING, NULL), 0);
+	assert_int_equal(count_tasks(w, "v2", TASK_RUNNING, NULL), 2);
+	world_free(w);
+}
+
 static void global_updates_node_by_node(void **state)
 {
 	struct world *w = world_new();
@@ -921,6 +954,7 @@ int main(void)
 	    cmocka_unit_test(failure_continue),
 	    cmocka_unit_test(failure_ratio_tolerates),
 	    cmocka_unit_test(force_update_dirties_all),
+	    cmocka_unit_test(slots_above_replicas_are_updated),
 	    cmocka_unit_test(global_updates_node_by_node),
 	    cmocka_unit_test(bluegreen_auto_promotes_then_removes_blue),
 	    cmocka_unit_test(bluegreen_manual_waits_ready),
