@@ -96,6 +96,18 @@ const struct task_rec *fx_task(struct fx *f, const char *id)
 	return t;
 }
 
+void fx_task_spec_default(struct task_rec *t, const char *image)
+{
+	struct service_rec s;
+
+	assert_int_equal(service_rec_defaults(&s, NULL), 0);
+	s.spec.task_template.container_spec.image = fx_strdup(image);
+	schema_free(&svc_task_spec_schema, &t->spec);
+	assert_int_equal(schema_copy(&svc_task_spec_schema, &t->spec, &s.spec.task_template, NULL),
+			 0);
+	service_rec_free(&s);
+}
+
 void fx_add_task(struct fx *f, const char *id, const char *svc, uint64_t slot, const char *node,
 		 enum task_state st, enum task_state desired, int64_t created,
 		 void (*tweak)(struct task_rec *))

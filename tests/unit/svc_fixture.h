@@ -37,6 +37,10 @@ bool fx_node_up(void *arg, const char *id);
 /* A ready, active worker with 2 CPUs and 1 GiB; labels "k=v,k2=v2" or NULL. */
 void fx_add_node(struct fx *f, const char *id, enum node_availability av, const char *labels);
 
+/* @t's Spec becomes the TaskTemplate of service_rec_defaults() with @image:
+ * a task clean for a service made that way (a tweak for fx_add_task). */
+void fx_task_spec_default(struct task_rec *t, const char *image);
+
 /* Write a task (restart condition "any", delay 5 s); @tweak, if not NULL, edits it first. */
 void fx_add_task(struct fx *f, const char *id, const char *svc, uint64_t slot, const char *node,
 		 enum task_state st, enum task_state desired, int64_t created,

@@ -482,14 +482,7 @@ static void new_tasks_get_the_live_color(void **state)
 /* @t's spec becomes add_service_with()'s TaskTemplate: a clean task. */
 static void tweak_clean(struct task_rec *t)
 {
-	struct service_rec s;
-
-	assert_int_equal(service_rec_defaults(&s, NULL), 0);
-	s.spec.task_template.container_spec.image = fx_strdup("shoal-demo:latest");
-	schema_free(&svc_task_spec_schema, &t->spec);
-	assert_int_equal(schema_copy(&svc_task_spec_schema, &t->spec, &s.spec.task_template, NULL),
-			 0);
-	service_rec_free(&s);
+	fx_task_spec_default(t, "shoal-demo:latest");
 }
 
 static void start_first_spares_the_new_task(void **state)

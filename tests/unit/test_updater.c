@@ -692,14 +692,7 @@ static void force_update_dirties_all(void **state)
 /* @t's spec becomes add_web()'s v1 TaskTemplate. */
 static void tweak_v1(struct task_rec *t)
 {
-	struct service_rec s;
-
-	assert_int_equal(service_rec_defaults(&s, NULL), 0);
-	s.spec.task_template.container_spec.image = fx_strdup("v1");
-	schema_free(&svc_task_spec_schema, &t->spec);
-	assert_int_equal(schema_copy(&svc_task_spec_schema, &t->spec, &s.spec.task_template, NULL),
-			 0);
-	service_rec_free(&s);
+	fx_task_spec_default(t, "v1");
 }
 
 /* A scale-down that dropped a middle slot leaves slots 1 and 3 of 2
