@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "lib/clock.h"
 
 #define READ_BUF_SIZE	   (64 * 1024)
@@ -54,7 +56,16 @@ struct stream {
 	unsigned open_handles; /* until both close callbacks ran */
 	unsigned timeout_ms;
 	struct stream_session *session;
-	const struct stream_identity *id;
+	const struct stream_identity *id; /* &own_id */
+	/* The stream's own copy of the identity it was made with: a dial may
+	 * outlive the one that asked (a connect to an unreachable host takes
+	 * its time; the RPC client or raft transport waits for its callback,
+	 * but the identity's owner, the swarm, may be gone by then: found by
+	 * the chaos suite). Wiped when the stream is freed. */
+	struct stream_identity own_id;
+	struct identity own_key;
+	struct cert own_cert;
+	char own_pin[FINGERPRINT_LEN + 1];
 	enum stream_purpose purpose;
 	/* Before it is handed out: a dial's callback, or the listener. */
 	stream_dial_cb dial_cb;
@@ -247,6 +258,7 @@ static void finish(struct stream *s)
 				l->on_failure(l->failure_arg, s->code, &s->err);
 		}
 	}
+	sodium_memzero(&s->own_key, sizeof(s->own_key));
 	free(s);
 	if (l != NULL)
 		maybe_listener_closed(l);
@@ -551,7 +563,20 @@ static struct stream *stream_new(uv_loop_t *loop, const struct stream_identity *
 	s->timer.data = s;
 	s->open_handles = 2;
 	s->loop = loop;
-	s->id = id;
+	s->own_id = *id;
+	if (id->key != NULL) {
+		s->own_key = *id->key;
+		s->own_id.key = &s->own_key;
+	}
+	if (id->cert != NULL) {
+		s->own_cert = *id->cert;
+		s->own_id.cert = &s->own_cert;
+	}
+	if (id->pinned_root_fingerprint != NULL) {
+		snprintf(s->own_pin, sizeof(s->own_pin), "%s", id->pinned_root_fingerprint);
+		s->own_id.pinned_root_fingerprint = s->own_pin;
+	}
+	s->id = &s->own_id;
 	s->state = ST_CONNECTING;
 	s->timeout_ms = timeout_of(id);
 	uv_timer_start(&s->timer, timer_cb, s->timeout_ms, 0);

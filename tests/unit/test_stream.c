@@ -1296,6 +1296,32 @@ static void tcp_dial_listen_and_exchange(void **state)
 	tcp_test_free(&t);
 }
 
+/* A dial outlives its asker's identity (the swarm freed while a connect was
+ * pending, found by the chaos suite): the stream works from its own copy. */
+static void tcp_dial_outlives_the_identity(void **state)
+{
+	struct shoal_err err;
+	struct tcp_test t;
+	struct node *n = malloc(sizeof(*n));
+
+	(void)state;
+	assert_non_null(n);
+	*n = worker;
+	n->sid.key = &n->key;
+	n->sid.cert = &n->cert;
+	tcp_test_init(&t, &manager);
+	t.echo = true;
+	t.cli_expect = 3;
+	assert_int_equal(stream_dial(&loop, t.addr, STREAM_RPC, &n->sid, dial_ok, &t, &err), 0);
+	memset(n, 0xa5, sizeof(*n)); /* what a reuse of the memory would leave */
+	free(n);
+	run_loop();
+	assert_int_equal(t.dial_status, 0);
+	assert_int_equal(t.accepted, 1);
+	assert_int_equal(t.srv.n_msgs, 3);
+	tcp_test_free(&t);
+}
+
 static void accept_joiner(struct stream_listener *l, struct stream *s, void *arg)
 {
 	const struct stream_peer *peer = stream_peer(s);
@@ -1789,6 +1815,7 @@ int main(void)
 	    cmocka_unit_test(the_wire_shows_no_plaintext),
 #define TCP_TEST(f) cmocka_unit_test_setup_teardown(f, loop_setup, loop_teardown)
 	    TCP_TEST(tcp_dial_listen_and_exchange),
+	    TCP_TEST(tcp_dial_outlives_the_identity),
 	    TCP_TEST(tcp_joiner_joins_and_the_listener_side_closes),
 	    TCP_TEST(tcp_refused_certificate_is_counted_and_explained),
 	    TCP_TEST(tcp_messages_wait_until_the_stream_is_started),
