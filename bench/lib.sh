@@ -9,6 +9,13 @@
 #   floor_rm                    runc delete -f of every floor container
 #   median < values             the median of one number per line
 #   now; since T0               epoch seconds; seconds since T0 (2 decimals)
+#   bench_sections USAGE NAME... -- ARG...
+#                               `sections` from ARGs (none: all), each a NAME or
+#                               all, else USAGE and exit 2; then `want NAME`
+#   bench_netns PREFIX          tests/integration's lib.sh and netns.sh, with $T
+#                               a directory of our own, /tmp/shoal-PREFIX.*
+#   log MSG; die MSG            progress on stdout; a reason on stderr, exit 1
+#   ctr_total DAEMON...         runc containers of these shoal daemons (in $T)
 
 bench_build() {
 	local build=${SHOAL_BUILD:-$top/build}
@@ -58,3 +65,42 @@ floor_rm() {
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+bench_sections() {
+	local usage=$1 s n ok
+	local -a names=()
+	shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do names+=("$1"); shift; done
+	shift
+	sections=("$@")
+	[ ${#sections[@]} -eq 0 ] && sections=(all)
+	for s in "${sections[@]}"; do
+		ok=0
+		for n in all "${names[@]}"; do [ "$s" = "$n" ] && ok=1; done
+		[ $ok = 1 ] || { echo "usage: $usage" >&2; exit 2; }
+	done
+}
+want() {
+	local s
+	for s in "${sections[@]}"; do [ "$s" = all ] || [ "$s" = "$1" ] && return 0; done
+	return 1
+}
+
+# Sourced here, so lib.sh's cleanup trap and hooks are the caller's. The
+# directory is not /tmp/shoal-it.*, which test runs may sweep.
+bench_netns() {
+	. "$top/tests/integration/lib.sh"
+	. "$top/tests/integration/netns.sh"
+	rmdir "$T" && T=$(mktemp -d "/tmp/shoal-$1.XXXXXX") && chmod 755 "$T"
+}
+log() { echo "# [$SECONDS s] $*"; }
+die() { echo "# $*" >&2; exit 1; }
+
+ctr_total() {
+	local d n=0 r
+	for d in "$@"; do
+		r=$T/$d/state/containers/.runc
+		[ -d "$r" ] && n=$((n + $(runc --root "$r" list -q 2>/dev/null | wc -l)))
+	done
+	echo "$n"
+}

@@ -31,34 +31,17 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 
-sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(all)
-for s in "${sections[@]}"; do
-	case "$s" in
-	one | cluster | death | all) ;;
-	*) echo "usage: bench/services.sh [one|cluster|death|all]..." >&2; exit 2 ;;
-	esac
-done
-want() {
-	local s
-	for s in "${sections[@]}"; do [ "$s" = all ] || [ "$s" = "$1" ] && return 0; done
-	return 1
-}
+. "$top/bench/lib.sh"
+bench_sections "bench/services.sh [one|cluster|death|all]..." one cluster death -- "$@"
 [ "$(id -u)" = 0 ] || { echo "bench/services.sh needs root (namespaces, runc)" >&2; exit 1; }
 rounds=${ROUNDS:-1}
 death_runs=${DEATH_RUNS:-5}
 docker_death_runs=${DOCKER_DEATH_RUNS:-1}
 sizes=(10 50 100)
 
-. "$top/bench/lib.sh"
 echo "# building the release build (scripts/build.sh release ${SHOAL_BUILD:-build})"
 bench_build || exit 1
-. "$top/tests/integration/lib.sh"
-. "$top/tests/integration/netns.sh"
-# A directory of our own (not /tmp/shoal-it.*, which test runs may sweep).
-rmdir "$T" && T=$(mktemp -d /tmp/shoal-sbench.XXXXXX) && chmod 755 "$T"
-log() { echo "# [$SECONDS s] $*"; }
-die() { echo "# $*" >&2; exit 1; }
+bench_netns sbench
 
 net_setup 12 || die "net_setup failed"
 ONE=6 DOCK=7
@@ -123,15 +106,6 @@ wait_running() { # SOCK SERVICE N [NODE_ID]: poll every 50 ms, at most 300 s
 		sleep 0.05
 	done
 	return 1
-}
-# ctr_total DAEMON...: runc containers of these shoal daemons.
-ctr_total() {
-	local d n=0 r
-	for d in "$@"; do
-		r=$T/$d/state/containers/.runc
-		[ -d "$r" ] && n=$((n + $(runc --root "$r" list -q 2>/dev/null | wc -l)))
-	done
-	echo "$n"
 }
 # create SOCK IMAGE NAME N -> seconds until N run (--stop-grace-period only
 # shortens the removal between rounds: sleep as pid 1 ignores SIGTERM).

@@ -45,19 +45,8 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 
-sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(all)
-for s in "${sections[@]}"; do
-	case "$s" in
-	rolling | bluegreen | all) ;;
-	*) echo "usage: bench/update.sh [rolling|bluegreen|all]..." >&2; exit 2 ;;
-	esac
-done
-want() {
-	local s
-	for s in "${sections[@]}"; do [ "$s" = all ] || [ "$s" = "$1" ] && return 0; done
-	return 1
-}
+. "$top/bench/lib.sh"
+bench_sections "bench/update.sh [rolling|bluegreen|all]..." rolling bluegreen -- "$@"
 [ "$(id -u)" = 0 ] || { echo "bench/update.sh needs root (namespaces, runc)" >&2; exit 1; }
 rounds=${ROUNDS:-3}
 urounds=${UPDATE_ROUNDS:-1}
@@ -66,15 +55,9 @@ BATCHES=$(((N + PAR - 1) / PAR))
 # Docker's figures from an earlier run (50 tasks, the same UpdateConfig).
 REF_STOP=15.5 REF_START=11.3 REF_RB=15.4
 
-. "$top/bench/lib.sh"
 echo "# building the release build (scripts/build.sh release ${SHOAL_BUILD:-build})"
 bench_build || exit 1
-. "$top/tests/integration/lib.sh"
-. "$top/tests/integration/netns.sh"
-# A directory of our own (not /tmp/shoal-it.*, which test runs may sweep).
-rmdir "$T" && T=$(mktemp -d /tmp/shoal-ubench.XXXXXX) && chmod 755 "$T"
-log() { echo "# [$SECONDS s] $*"; }
-die() { echo "# $*" >&2; exit 1; }
+bench_netns ubench
 
 net_setup 10 || die "net_setup failed"
 CLIENT=7
@@ -355,14 +338,6 @@ rm_svc() { # SYS NAME: remove, wait until its containers are gone (90 s)
 		esac
 	}
 	wait_for 90 gone || echo "# $sys: containers of $name left after service rm" >&2
-}
-ctr_total() {
-	local d n=0 r
-	for d in "$@"; do
-		r=$T/$d/state/containers/.runc
-		[ -d "$r" ] && n=$((n + $(runc --root "$r" list -q 2>/dev/null | wc -l)))
-	done
-	echo "$n"
 }
 # update_req SYS NAME ARGS...: service update -d (Docker: without resolving the image).
 update_req() {

@@ -5,10 +5,10 @@
  * state (node/updater.h has the rules):
  *
  *   rolling     its live tasks are grouped by slot (by node for global
- *               services) and each group is TODO, BUSY, DONE, FAILED or none
- *               of them; the update starts TODO groups while fewer than
+ *               services) and each group is WAITING, BUSY, DONE, FAILED or none
+ *               of them; the update starts WAITING groups while fewer than
  *               Parallelism are BUSY or cooling down, and ends when none is
- *               TODO or BUSY;
+ *               WAITING or BUSY;
  *   blue/green  the other color's set is started beside the live one, traffic
  *               is switched to it once every slot runs, and the old set is
  *               removed after the grace period.
@@ -26,7 +26,7 @@
 #include "node/scheduler.h"
 #include "node/schema.h"
 
-enum group_kind { GROUP_NONE, GROUP_TODO, GROUP_BUSY, GROUP_DONE, GROUP_FAILED };
+enum group_kind { GROUP_NONE, GROUP_WAITING, GROUP_BUSY, GROUP_DONE, GROUP_FAILED };
 
 /* One task of the service at hand. */
 struct ent {
@@ -415,7 +415,7 @@ static void classify(struct upd *u, struct group *gr, const struct svc_update_co
 	} else if (fail) {
 		gr->kind = GROUP_FAILED;
 	} else if (dirty_run) {
-		gr->kind = GROUP_TODO;
+		gr->kind = GROUP_WAITING;
 	} else {
 		gr->kind = GROUP_NONE;
 	}
@@ -498,7 +498,7 @@ static int rolling(struct upd *u, const struct service_rec *svc)
 	struct service_rec c = *svc;
 	int64_t now = u->env->now_ns;
 	uint64_t in_flight = 0, budget;
-	size_t todo = 0, busy = 0;
+	size_t waiting = 0, busy = 0;
 	int rv = make_groups(u, svc);
 
 	if (rv != 0)
@@ -518,14 +518,14 @@ static int rolling(struct upd *u, const struct service_rec *svc)
 		struct group *gr = &u->groups[i];
 
 		classify(u, gr, cfg, svc->update_status.started_at);
-		todo += gr->kind == GROUP_TODO;
+		waiting += gr->kind == GROUP_WAITING;
 		busy += gr->kind == GROUP_BUSY;
 		in_flight += gr->kind == GROUP_BUSY || gr->cooling;
 	}
 	rv = on_failure(u, svc, cfg, rollback, &wrote);
 	if (rv != 0 || wrote)
 		return rv;
-	if (todo == 0 && busy == 0) {
+	if (waiting == 0 && busy == 0) {
 		set_status(&c, rollback ? "rollback_completed" : "completed",
 			   svc->update_status.started_at, now,
 			   rollback ? "rollback completed" : "update completed");
@@ -539,7 +539,7 @@ static int rolling(struct upd *u, const struct service_rec *svc)
 	else
 		budget = cfg->parallelism > in_flight ? cfg->parallelism - in_flight : 0;
 	for (size_t i = 0; i < u->n_groups && budget > 0; i++) {
-		if (u->groups[i].kind != GROUP_TODO)
+		if (u->groups[i].kind != GROUP_WAITING)
 			continue;
 		rv = start(u, svc, &u->groups[i], is(cfg->order, "start-first"));
 		if (rv != 0)

@@ -40,7 +40,7 @@
  *   and so resumes; `service rollback` rolls back).
  * - "updating" (UpdateConfig) / "rollback_started" (RollbackConfig), per
  *   group (a slot 1..Replicas; a node for global services) of live tasks:
- *   TODO (a runnable dirty task, no runnable clean one), BUSY (a clean one
+ *   WAITING (a runnable dirty task, no runnable clean one), BUSY (a clean one
  *   not yet updated; a runnable clean one beside a runnable dirty one; a
  *   dirty one still stopping: desired shutdown, state assigned..running, on
  *   a node up and not drained; or nothing runnable and the newest task is a
@@ -62,14 +62,14 @@
  *     failure or early termination of task ID"; "continue": go on.
  *   - at most Parallelism groups (0: all) are BUSY or cooling (DONE by a
  *     clean task created since StartedAt, less than Delay ago, DONE counted
- *     from its Status.Timestamp + Monitor); more TODO groups start, lowest
+ *     from its Status.Timestamp + Monitor); more WAITING groups start, lowest
  *     slot (node id) first: stop-first sets the dirty task desired shutdown
  *     (the orchestrator makes the new one once it stopped), start-first adds
  *     a clean task (the color orchestrator_task_color() gives) to the slot
  *     (on the node, for global) beside the running one (the orchestrator stops
  *     the old once the new runs); start-first on a dirty task that is not
  *     running yet stops it as stop-first does.
- *   - no TODO and no BUSY group: State "completed" ("rollback_completed"),
+ *   - no WAITING and no BUSY group: State "completed" ("rollback_completed"),
  *     Message "update completed" ("rollback completed"), CompletedAt now.
  * - In every state, when the service's status does not change: tasks not of
  *   the live color still desired running (left from a blue/green
