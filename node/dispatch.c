@@ -60,10 +60,11 @@ struct dispatch {
 	uint64_t nudged_index;
 
 	/* This node's agent. */
-	uint64_t wanted_version;  /* the newest nudge for us */
-	uint64_t fetched_version; /* the newest set a manager answered */
-	uint64_t applied_fp;	  /* fingerprint of the set last handed to the agent */
-	uint64_t local_index;	  /* the store index assign_local() last looked at */
+	uint64_t wanted_version;	 /* the newest nudge for us */
+	uint64_t fetched_version;	 /* the newest set a manager answered */
+	uint64_t applied_fp;		 /* fingerprint of the set last handed to the agent */
+	uint64_t local_index;		 /* the store index assign_local() last looked at */
+	uint64_t mesh_fp, mesh_fp_index; /* mesh_table_fp() of the store at that index */
 	uint64_t last_poll_ms;
 	bool fetching;
 };
@@ -289,6 +290,19 @@ static struct node_version *version_slot(struct dispatch *d, const char *node)
 	return v;
 }
 
+/* mesh_table_fp() of @st, computed once per store index (the leader's nudges
+ * and its own agent's set both need it). */
+static uint64_t mesh_fp_at(struct dispatch *d, const struct store *st)
+{
+	uint64_t index = store_last_index(st);
+
+	if (d->mesh_fp_index != index || index == 0) {
+		d->mesh_fp = mesh_table_fp(st);
+		d->mesh_fp_index = index;
+	}
+	return d->mesh_fp;
+}
+
 /* Leader: nudge every node whose set changed, at the store's index. */
 static void nudge_sets(struct dispatch *d, const struct store *st)
 {
@@ -300,7 +314,7 @@ static void nudge_sets(struct dispatch *d, const struct store *st)
 	if (index == d->nudged_index)
 		return;
 	d->nudged_index = index;
-	mesh_fp = mesh_table_fp(st);
+	mesh_fp = mesh_fp_at(d, st);
 	for (size_t i = 0; i < store_count(st, RECORD_NODES); i++) {
 		const struct node_rec *n = store_at(st, RECORD_NODES, i);
 		uint64_t fp = set_fp(st, n->meta.id, mesh_fp);
@@ -357,7 +371,7 @@ static void assign_local(struct dispatch *d, const struct store *st)
 	if (d->agent == NULL || v <= agent_version(d->agent) || v == d->local_index)
 		return;
 	d->local_index = v; /* the fingerprints are computed once per index */
-	fp = set_fp(st, self, mesh_table_fp(st));
+	fp = set_fp(st, self, mesh_fp_at(d, st));
 	if (fp == d->applied_fp && agent_version(d->agent) != 0)
 		return;
 	d->applied_fp = fp;
@@ -959,6 +973,8 @@ static void tick(uv_timer_t *t)
 	if (st != d->store_seen) {
 		/* A new store (promoted, restarted Raft): start over. */
 		d->store_seen = st;
+		d->mesh_fp_index = 0;
+		d->local_index = 0;
 		d->reconciled_index = 0;
 		d->nudged_index = 0;
 		d->n_versions = 0;
