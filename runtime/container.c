@@ -47,6 +47,22 @@ static void waiters_fire(struct ctr_waiter **list, int status, const char *msg)
 	}
 }
 
+static void ctr_free(struct ctr *c);
+
+/* Call the waiters of @list of @c. A waiter may remove @c (ctr_remove can
+ * finish at once): returns true when @c is gone, and the caller must not
+ * touch it any more. */
+static bool fire(struct ctr *c, struct ctr_waiter **list, int status, const char *msg)
+{
+	c->firing++;
+	waiters_fire(list, status, msg);
+	if (--c->firing > 0 || !c->free_deferred)
+		return false;
+	c->free_deferred = false;
+	ctr_free(c);
+	return true;
+}
+
 static int waiter_add(struct ctr_waiter **list, ctr_cb cb, void *arg)
 {
 	struct ctr_waiter *w = calloc(1, sizeof(*w));
@@ -78,8 +94,8 @@ static void ctr_free(struct ctr *c)
 {
 	struct ctr_watch *w, *wn;
 
-	if (c->in_exit_waiters) {
-		c->free_deferred = true; /* exit_cleaned() frees it once they returned */
+	if (c->firing > 0) {
+		c->free_deferred = true; /* fire() frees it once the waiters returned */
 		return;
 	}
 	ctr_spec_free(&c->pub.spec);
@@ -436,8 +452,9 @@ static void start_done(struct ctr *c, int status, const char *msg)
 		snprintf(c->pub.error, sizeof(c->pub.error), "%s", copy);
 		c->pub.finished_ns = (uint64_t)clock_now_ns();
 		(void)ctr_save(c, NULL);
-		waiters_fire(&c->start_waiters, status, copy);
-		waiters_fire(&c->exit_waiters, 0, NULL); /* it is not running */
+		if (fire(c, &c->start_waiters, status, copy) ||
+		    fire(c, &c->exit_waiters, 0, NULL)) /* it is not running */
+			return;
 		if (c->closing_handles)
 			ctr_proc_close_handles(c, c->on_closed);
 		else if (c->removing)
@@ -460,7 +477,8 @@ static void start_done(struct ctr *c, int status, const char *msg)
 	}
 	ctr_proc_health_start(c);
 	emit(c, CTR_EV_START);
-	waiters_fire(&c->start_waiters, 0, NULL);
+	if (fire(c, &c->start_waiters, 0, NULL))
+		return;
 	if (c->closing_handles)
 		ctr_proc_close_handles(c, c->on_closed);
 	else if (c->removing)
@@ -502,13 +520,8 @@ static void exit_cleaned(struct ctr *c, int status, const char *msg)
 		emit(c, CTR_EV_EXIT);
 	/* Log followers learn that nothing more will come. */
 	ctr_log_notify(c);
-	c->in_exit_waiters = true;
-	waiters_fire(&c->exit_waiters, 0, NULL);
-	c->in_exit_waiters = false;
-	if (c->free_deferred) {
-		ctr_free(c); /* a waiter removed it: nothing of it is left to do */
-		return;
-	}
+	if (fire(c, &c->exit_waiters, 0, NULL))
+		return; /* a waiter removed it: nothing of it is left to do */
 	if (c->closing_handles)
 		ctr_proc_close_handles(c, c->on_closed);
 	else if (c->removing)

@@ -86,9 +86,9 @@ struct ctr {
 	bool stopping;
 	bool removing;
 	bool closing_handles;
-	/* exit_cleaned() is firing the exit waiters: one of them may remove the
-	 * container (the agent does), and ctr_free() then waits for it. */
-	bool in_exit_waiters;
+	/* Waiters being called (fire()): one of them may remove the container
+	 * (the agent does), and ctr_free() then waits until they returned. */
+	unsigned firing;
 	bool free_deferred;
 	int open_handles;		  /* handles whose close callback has not run */
 	void (*on_closed)(struct ctr *c); /* once every handle is closed */
